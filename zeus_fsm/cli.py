@@ -1,0 +1,103 @@
+"""`zeus-fsm`: the command line. Each subcommand imports its machinery lazily.
+
+Exit codes, everywhere: 0 success, 1 a rule was broken (or a check failed),
+2 usage errors and set-up failures.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import cast
+
+import click
+
+from zeus_fsm import __version__
+
+DIALECT_OPTION = click.option(
+    "--dialect", type=click.Choice(["spec", "zeus"]), default="spec", show_default=True,
+    envvar="ZEUS_FSM_DIALECT", help="Wire dialect: the seed document (spec) or today's Zeus.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="zeus-fsm")
+def main() -> None:
+    """zeus_fsm: the Zeus master/slave handshake as an explicit state machine."""
+
+
+@main.command()
+@DIALECT_OPTION
+@click.option("--pipe", is_flag=True, help="zeus: decode the loaded-files pipe, not the stream.")
+@click.argument("chunks", nargs=-1, required=True)
+def decode(dialect: str, pipe: bool, chunks: tuple[str, ...]) -> None:
+    """Decode wire bytes into messages, one JSON object per line.
+
+    Each CHUNK is bytes written with Python escapes ('P:12:0:boot\\0'). In spec
+    each chunk is one datagram; in zeus the chunks are consecutive reads of one
+    stream (or, with --pipe, of the loaded-files pipe).
+    """
+    from zeus_fsm.dialects import get_dialect
+    from zeus_fsm.errors import ProtocolError, Role
+    from zeus_fsm.messages import Message, to_json
+    from zeus_fsm.wire_escapes import parse_escaped
+
+    wire = get_dialect(dialect)
+    if pipe and not wire.files_on_pipe:
+        raise click.UsageError("--pipe needs --dialect zeus: spec has no loaded-files pipe")
+    try:
+        data = [parse_escaped(chunk) for chunk in chunks]
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+
+    def emit(messages: list[Message]) -> None:
+        for message in messages:
+            click.echo(json.dumps(to_json(message), ensure_ascii=False))
+
+    try:
+        if pipe:
+            lines = wire.pipe_decoder()
+            for chunk in data:
+                batch = lines.feed(chunk)
+                emit([batch] if batch else [])
+            lines.close()
+        else:
+            channel = wire.channel_decoder(Role.SLAVE)
+            for chunk in data:
+                emit(channel.feed(chunk))
+            channel.close()
+    except ProtocolError as error:
+        emit([cast(Message, m) for m in error.salvaged])
+        click.echo(f"zeus-fsm decode: {error}", err=True)
+        sys.exit(1)
+
+
+@main.group()
+def spec() -> None:
+    """The machine-readable spec: spec/machine.json."""
+
+
+@spec.command("export")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("spec/machine.json"),
+              show_default=True)
+@click.option("--check", is_flag=True,
+              help="Exit 1 if the file differs from a fresh export (write nothing).")
+def spec_export(out: Path, check: bool) -> None:
+    """Export the machine's tables and the requirements as JSON."""
+    from zeus_fsm.export import render
+
+    fresh = render()
+    if check:
+        current = out.read_text(encoding="utf-8") if out.exists() else None
+        if current != fresh:
+            click.echo(f"{out} is stale: run `zeus-fsm spec export` and commit it", err=True)
+            sys.exit(1)
+        click.echo(f"{out} is up to date")
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(fresh, encoding="utf-8")
+    click.echo(f"wrote {out}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

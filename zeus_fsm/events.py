@@ -1,0 +1,63 @@
+"""Events that are not messages: facts about fds, closed channels and deadlines.
+
+The transport observes these (it inspects fds and sees EOF); the machine
+judges them. Together with the messages they are everything a Handshake sees.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+from zeus_fsm.messages import Message
+
+
+class FdKind(enum.Enum):
+    """What a passed file descriptor turned out to be."""
+
+    UNIX_STREAM = "AF_UNIX SOCK_STREAM socket"
+    UNIX_DGRAM = "AF_UNIX SOCK_DGRAM socket"
+    UNIX_SEQPACKET = "AF_UNIX SOCK_SEQPACKET socket"
+    OTHER_SOCKET = "socket of another family"
+    FIFO = "pipe (FIFO)"
+    REGULAR_FILE = "regular file"
+    OTHER = "other file type"
+
+
+@attrs.frozen
+class SocketPassed:
+    """A datagram on the master socket carried the slave's own socket (or what claims to be)."""
+
+    kinds: tuple[FdKind, ...]
+    payload: bytes = b"\0"
+    #: SO_PEERCRED of the received socket: who created it.
+    peer_pid: int | None = None
+    peer_uid: int | None = None
+
+
+@attrs.frozen
+class PipePassed:
+    """zeus: a message on the slave socket carried the loaded-files pipe (or what claims to be)."""
+
+    kinds: tuple[FdKind, ...]
+
+
+@attrs.frozen
+class ChannelClosed:
+    """The slave's socket reached end of file (the slave closed it or exited)."""
+
+
+@attrs.frozen
+class PipeClosed:
+    """zeus: the loaded-files pipe reached end of file."""
+
+
+@attrs.frozen
+class Deadline:
+    """A bounded wait for the current step ran out."""
+
+    seconds: float
+
+
+Event = Message | SocketPassed | PipePassed | ChannelClosed | PipeClosed | Deadline

@@ -1,0 +1,504 @@
+"""The handshake of one slave, written once as tables, run by `transitions`.
+
+Two rules, after h11's `_state.py`:
+
+1. Everything that decides what may happen next lives in the tables below:
+   states, transitions, the guards each transition runs, and the requirement
+   broken by each event that is not allowed. Dialect differences are rows
+   marked with the dialects they apply to, not `if` statements.
+2. The machine does not know which side it is playing. The master feeds it
+   what it receives from a slave; the slave feeds it what it sends. Both run
+   the same checks, so neither side can cheat.
+
+Shape (`up` is a parallel state: the result region and the Loaded Files
+region run side by side, so files may arrive before or after R)::
+
+    socket -> pid -> [pipe, zeus only] -> up{ result: action -> connected | crashed -> closed
+                                             files:  open -> done }
+    any violation -> broken
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, Final, TypeGuard
+
+import attrs
+from transitions.extensions import HierarchicalMachine
+
+from zeus_fsm.dialects import Dialect
+from zeus_fsm.errors import (
+    BadDescriptor,
+    CredentialsMismatch,
+    ProtocolError,
+    Role,
+    StepTimeout,
+    UnexpectedEvent,
+)
+from zeus_fsm.errors import (
+    ChannelClosed as ChannelClosedError,
+)
+from zeus_fsm.events import (
+    ChannelClosed,
+    Deadline,
+    Event,
+    FdKind,
+    PipeClosed,
+    PipePassed,
+    SocketPassed,
+)
+from zeus_fsm.messages import (
+    ActionResult,
+    LoadedFiles,
+    Message,
+    PidIdentifier,
+    SpawnCommand,
+    SpawnSlave,
+)
+from zeus_fsm.requirements import BOTH, SPEC, ZEUS
+
+# --------------------------------------------------------------------------
+# The tables
+# --------------------------------------------------------------------------
+
+
+@attrs.frozen
+class StateSpec:
+    name: str  # full name; nesting uses transitions' "_" separator, so leaves have none
+    doc: str
+    dialects: frozenset[str] = BOTH
+    terminal: bool = False
+
+
+@attrs.frozen
+class TransitionSpec:
+    trigger: str
+    source: str
+    dest: str  # "=" for an internal transition (state unchanged)
+    requirement: str
+    guards: tuple[str, ...] = ()
+    dialects: frozenset[str] = BOTH
+    doc: str = ""
+
+
+@attrs.frozen
+class RejectionSpec:
+    """An event the handshake forbids in a state, and the requirement it breaks.
+
+    `source` may be a leaf or a parent state (it covers the leaves below);
+    `trigger` "*" covers every trigger without a transition there.
+    """
+
+    trigger: str
+    source: str
+    requirement: str
+    reason: str
+    dialects: frozenset[str] = BOTH
+
+
+@attrs.frozen
+class TriggerSpec:
+    name: str
+    sender: Role  # who is blamed when this event is not allowed
+    doc: str
+
+
+TRIGGERS: Final[tuple[TriggerSpec, ...]] = (
+    TriggerSpec("socket", Role.SLAVE, "the slave's socket arrives on the master socket"),
+    TriggerSpec("pid", Role.SLAVE, "P:<pid>:...:<identifier>"),
+    TriggerSpec("pipe", Role.SLAVE, "zeus: the loaded-files pipe arrives on the slave socket"),
+    TriggerSpec("ok", Role.SLAVE, "R:OK"),
+    TriggerSpec("fail", Role.SLAVE, "R:<error text>"),
+    TriggerSpec("files", Role.SLAVE, "a batch of loaded-file paths"),
+    TriggerSpec("spawn", Role.MASTER, "S:<identifier>"),
+    TriggerSpec("command", Role.MASTER, "C:<identifier>"),
+    TriggerSpec("hangup", Role.SLAVE, "the slave socket reached end of file"),
+    TriggerSpec("pipeclose", Role.SLAVE, "zeus: the pipe reached end of file"),
+    TriggerSpec("timeout", Role.SLAVE, "a bounded wait ran out"),
+)
+
+STATES: Final[tuple[StateSpec, ...]] = (
+    StateSpec("socket", "waiting for the slave's own socket on the master socket"),
+    StateSpec("pid", "waiting for the Pid & Identifier message"),
+    StateSpec("pipe", "waiting for the loaded-files pipe", ZEUS),
+    StateSpec("up", "registered: the result and loaded-files regions run in parallel"),
+    StateSpec("up_result", "region: the action's result"),
+    StateSpec("up_result_action", "the action is running; waiting for R"),
+    StateSpec("up_result_connected", "R:OK received: the slave is connected and serves S"),
+    StateSpec("up_result_crashed", "R:<error> received: waiting for the channel to close"),
+    StateSpec("up_result_closed", "the slave's socket is closed", terminal=True),
+    StateSpec("up_files", "region: loaded files, in parallel with the result"),
+    StateSpec("up_files_open", "loaded files may arrive"),
+    StateSpec("up_files_done", "the loaded-files channel is closed", terminal=True),
+    StateSpec("broken", "a rule was broken; nothing more is accepted", terminal=True),
+)
+
+_REGISTER_GUARDS = ("pid_is_peer", "identifier_is_expected")
+
+TRANSITIONS: Final[tuple[TransitionSpec, ...]] = (
+    TransitionSpec("socket", "socket", "pid", "SOCKET-2",
+                   ("one_fd_passed", "socket_type_matches_dialect", "peer_has_master_uid"),
+                   doc="the slave sent one end of its own socketpair"),
+    TransitionSpec("pid", "pid", "up", "PID-1", _REGISTER_GUARDS, SPEC,
+                   doc="P registers the slave; loaded files may now arrive"),
+    TransitionSpec("pid", "pid", "pipe", "PID-1",
+                   (*_REGISTER_GUARDS, "parent_pid_is_expected"), ZEUS,
+                   doc="P registers the slave; its pipe must follow"),
+    TransitionSpec("pipe", "pipe", "up", "CHAN-1", ("one_fd_passed", "pipe_is_fifo"), ZEUS,
+                   doc="the loaded-files pipe is open"),
+    TransitionSpec("ok", "up_result_action", "up_result_connected", "RESULT-2",
+                   doc="the action succeeded: connected"),
+    TransitionSpec("fail", "up_result_action", "up_result_crashed", "RESULT-3",
+                   doc="the action failed: the slave will close its channel"),
+    TransitionSpec("files", "up_files_open", "=", "FILES-8",
+                   doc="loaded files, one batch per event"),
+    TransitionSpec("spawn", "up_result_connected", "=", "SPAWN-1",
+                   doc="the master asks for a child"),
+    TransitionSpec("command", "up_result_connected", "=", "SPAWN-4",
+                   doc="the master asks for a command (not implemented by slaves here)"),
+    TransitionSpec("hangup", "up_result_connected", "up_result_closed", "CRASH-1",
+                   doc="a connected slave went away"),
+    TransitionSpec("hangup", "up_result_crashed", "up_result_closed", "CRASH-1",
+                   doc="a crashed slave closed its channel, as it must"),
+    # spec: one channel carries everything, so its end also ends the files region.
+    TransitionSpec("hangup", "up_files_open", "up_files_done", "FILES-6", dialects=SPEC,
+                   doc="no more loaded files (the one channel closed)"),
+    TransitionSpec("pipeclose", "up_files_open", "up_files_done", "FILES-6", dialects=ZEUS,
+                   doc="no more loaded files (the pipe closed)"),
+)
+
+REJECTIONS: Final[tuple[RejectionSpec, ...]] = (
+    # Waiting states: anything but the awaited event breaks that step.
+    RejectionSpec("timeout", "socket", "SOCKET-2", "no socket arrived on the master socket"),
+    RejectionSpec("*", "socket", "SOCKET-2", "the slave's socket must come first"),
+    RejectionSpec("timeout", "pid", "PID-1", "no P message arrived"),
+    RejectionSpec("hangup", "pid", "PID-1", "the slave closed its socket before sending P"),
+    RejectionSpec("*", "pid", "PID-1", "the first message must be P"),
+    RejectionSpec("timeout", "pipe", "CHAN-1", "no pipe arrived after P", ZEUS),
+    RejectionSpec("hangup", "pipe", "CHAN-1", "the slave closed its socket before its pipe",
+                  ZEUS),
+    RejectionSpec("*", "pipe", "CHAN-1", "the pipe must follow P", ZEUS),
+    # While the action runs: no hang-up, and R within the step timeout.
+    RejectionSpec("hangup", "up_result_action", "CRASH-3",
+                  "the slave closed its socket before sending R"),
+    RejectionSpec("timeout", "up_result_action", "RESULT-6", "no R arrived"),
+    RejectionSpec("timeout", "up_result_crashed", "CRASH-1",
+                  "the slave did not close its channel after a failed result"),
+    # Registered: each message in its place.
+    RejectionSpec("pid", "up", "PID-1", "P was already sent"),
+    RejectionSpec("pid", "broken", "PID-1", "P was already sent"),
+    RejectionSpec("ok", "up", "RESULT-1", "R was already sent"),
+    RejectionSpec("fail", "up", "RESULT-1", "R was already sent"),
+    RejectionSpec("spawn", "up", "SPAWN-1", "S sent to a slave that is not connected"),
+    RejectionSpec("command", "up", "SPAWN-1", "C sent to a slave that is not connected"),
+    RejectionSpec("files", "up", "FILES-4", "loaded files after the channel closed", SPEC),
+    RejectionSpec("files", "up", "FILES-5", "loaded files after the pipe closed", ZEUS),
+    RejectionSpec("pipe", "up", "CHAN-1", "a second pipe", ZEUS),
+    RejectionSpec("pipe", "up", "FRAME-1", "an fd on the slave socket", SPEC),
+    RejectionSpec("socket", "up", "SOCKET-2", "a second socket for the same slave"),
+    RejectionSpec("hangup", "up_result_closed", "CRASH-1", "the socket closed twice"),
+    RejectionSpec("pipeclose", "up_files_done", "FILES-5", "the pipe closed twice", ZEUS),
+    RejectionSpec("*", "broken", "PID-1", "the handshake is already broken"),
+)
+
+#: Requirement and reason for a trigger with no row at all (a programming error otherwise).
+_UNEXPECTED_TIMEOUT = "no step of the handshake is waiting"
+
+# --------------------------------------------------------------------------
+# Views of the tables for one dialect
+# --------------------------------------------------------------------------
+
+
+def states_for(dialect: str) -> list[StateSpec]:
+    return [s for s in STATES if dialect in s.dialects]
+
+
+def transitions_for(dialect: str) -> list[TransitionSpec]:
+    return [t for t in TRANSITIONS if dialect in t.dialects]
+
+
+def rejections_for(dialect: str) -> list[RejectionSpec]:
+    return [r for r in REJECTIONS if dialect in r.dialects]
+
+
+def _nested_states(dialect: str) -> list[Any]:
+    """The tables' flat names as `transitions`' nested state config."""
+    names = [s.name for s in states_for(dialect)]
+
+    def children(parent: str) -> list[Any]:
+        prefix = parent + "_" if parent else ""
+        out: list[Any] = []
+        for name in names:
+            if not name.startswith(prefix) or "_" in name[len(prefix):]:
+                continue
+            kids = children(name)
+            if not kids:
+                out.append(name[len(prefix):])
+            elif name == "up":  # the one parallel state
+                out.append({"name": "up", "parallel": kids})
+            else:
+                out.append({"name": name[len(prefix):], "children": kids,
+                            "initial": kids[0] if isinstance(kids[0], str) else kids[0]["name"]})
+        return out
+
+    return children("")
+
+
+def _ancestors(state: str) -> list[str]:
+    parts = state.split("_")
+    return ["_".join(parts[:i]) for i in range(len(parts), 0, -1)]
+
+
+# --------------------------------------------------------------------------
+# The machine
+# --------------------------------------------------------------------------
+
+_EVENT_TRIGGERS: Final[dict[type[Any], str]] = {
+    SocketPassed: "socket",
+    PidIdentifier: "pid",
+    PipePassed: "pipe",
+    LoadedFiles: "files",
+    SpawnSlave: "spawn",
+    SpawnCommand: "command",
+    ChannelClosed: "hangup",
+    PipeClosed: "pipeclose",
+    Deadline: "timeout",
+}
+
+_SENDERS: Final[dict[str, Role]] = {t.name: t.sender for t in TRIGGERS}
+
+_ERROR_CLASSES: Final[dict[str, type[ProtocolError]]] = {
+    "timeout": StepTimeout,
+    "hangup": ChannelClosedError,
+    "pipeclose": ChannelClosedError,
+}
+
+
+def trigger_of(event: Event) -> str:
+    if isinstance(event, ActionResult):
+        return "ok" if event.ok else "fail"
+    return _EVENT_TRIGGERS[type(event)]
+
+
+class _Compiled:
+    """One dialect's tables, indexed for lookups on every event."""
+
+    def __init__(self, dialect: str) -> None:
+        self.states = _nested_states(dialect)
+        self.transitions = transitions_for(dialect)
+        self.allowed: dict[tuple[str, str], TransitionSpec] = {
+            (t.source, t.trigger): t for t in self.transitions
+        }
+        self.rejections: dict[tuple[str, str], RejectionSpec] = {
+            (r.source, r.trigger): r for r in rejections_for(dialect)
+        }
+
+
+_COMPILED: dict[str, _Compiled] = {}
+
+
+def _compiled(dialect: str) -> _Compiled:
+    if dialect not in _COMPILED:
+        _COMPILED[dialect] = _Compiled(dialect)
+    return _COMPILED[dialect]
+
+
+@attrs.define
+class Expectation:
+    """What the next P must say; the master fills it in from what it asked for."""
+
+    identifier: str | None = None
+    parent_pid: int | None = None
+    pid: int | None = None  # the root: the process the master started
+    uid: int | None = None  # the master's uid (PID-6)
+
+
+class Handshake:
+    """One slave's handshake, as either side sees it.
+
+    Feed events with `handle()`; read `phase`, `state` and `files_open`.
+    A broken rule raises a ProtocolError and leaves the machine `broken`.
+    """
+
+    def __init__(self, dialect: Dialect, expect: Expectation | None = None,
+                 on_transition: Callable[[str, str, str, TransitionSpec], None] | None = None,
+                 ) -> None:
+        self.dialect = dialect
+        self.expect = expect or Expectation()
+        self.error: ProtocolError | None = None
+        self.peer_pid: int | None = None
+        self._tables = _compiled(dialect.name)
+        self._on_transition = on_transition
+        self._machine = HierarchicalMachine(
+            model=self,
+            states=self._tables.states,
+            initial="socket",
+            auto_transitions=False,
+            send_event=False,
+        )
+        for spec in self._tables.transitions:
+            self._machine.add_transition(
+                spec.trigger, spec.source, spec.dest,
+                conditions=[getattr(self, "_guard_" + g) for g in spec.guards],
+            )
+
+    # ---- reading the state ------------------------------------------------
+
+    @property
+    def leaves(self) -> list[str]:
+        state: Any = self.state  # type: ignore[attr-defined]  # a name, or nested lists in `up`
+        if isinstance(state, str):
+            return [state]
+        flat: list[str] = []
+        for item in state:
+            flat.extend([item] if isinstance(item, str) else item)
+        return flat
+
+    @property
+    def phase(self) -> str:
+        """The step of the handshake: socket, pid, pipe, action, connected, crashed, closed
+        or broken."""
+        for leaf in self.leaves:
+            if leaf.startswith("up_result_"):
+                return leaf.removeprefix("up_result_")
+        return self.leaves[0]
+
+    @property
+    def files_open(self) -> bool:
+        return "up_files_open" in self.leaves
+
+    @property
+    def finished(self) -> bool:
+        """Nothing more can arrive: broken, or every region closed."""
+        return self.phase == "broken" or (self.phase == "closed" and not self.files_open)
+
+    def describe_state(self) -> str:
+        return ", ".join(self.leaves)
+
+    # ---- feeding events ---------------------------------------------------
+
+    def handle(self, event: Event) -> None:
+        """Apply one event, or raise the ProtocolError it is (and become broken)."""
+        trigger = trigger_of(event)
+        leaves = self.leaves
+        rejection = self._rejection(leaves, trigger, exact=True)
+        if rejection is None and not any((leaf, trigger) in self._tables.allowed
+                                         for leaf in leaves):
+            rejection = self._rejection(leaves, trigger, exact=False)
+            if rejection is None:
+                if trigger == "timeout":
+                    raise ValueError(_UNEXPECTED_TIMEOUT)
+                raise ValueError(f"no table row for {trigger!r} in {leaves}")
+        if rejection is not None:
+            raise self._fail(self._rejection_error(rejection, trigger, event))
+        before = self.describe_state()
+        try:
+            self.trigger(trigger, event)  # type: ignore[attr-defined]
+        except ProtocolError as error:
+            raise self._fail(error) from None
+        if self._on_transition is not None:
+            spec = next(self._tables.allowed[(leaf, trigger)] for leaf in leaves
+                        if (leaf, trigger) in self._tables.allowed)
+            self._on_transition(before, trigger, self.describe_state(), spec)
+
+    def handle_all(self, events: Iterable[Event]) -> None:
+        for event in events:
+            self.handle(event)
+
+    def allowed_triggers(self) -> list[str]:
+        """Triggers with a transition from the current state (for diagrams and trace)."""
+        return sorted({trigger for (source, trigger) in self._tables.allowed
+                       if source in self.leaves})
+
+    def _rejection(self, leaves: list[str], trigger: str, exact: bool) -> RejectionSpec | None:
+        for leaf in leaves:
+            for state in ([leaf] if exact else _ancestors(leaf)):
+                for key in ([trigger] if exact else [trigger, "*"]):
+                    found = self._tables.rejections.get((state, key))
+                    if found is not None:
+                        return found
+        return None
+
+    def _rejection_error(self, rejection: RejectionSpec, trigger: str,
+                         event: Event) -> ProtocolError:
+        cls = _ERROR_CLASSES.get(trigger, UnexpectedEvent)
+        data = self.dialect.encode(event) if _is_encodable(event, self.dialect) else None
+        reason = rejection.reason
+        if isinstance(event, Deadline):
+            reason += f" within {event.seconds:g} s"
+        return cls(reason, culprit=_SENDERS[trigger], requirement=rejection.requirement,
+                   state=self.describe_state(), data=data)
+
+    def _fail(self, error: ProtocolError) -> ProtocolError:
+        error.with_state(self.describe_state())
+        if self.error is None:
+            self.error = error
+        self._machine.set_state("broken", model=self)
+        return error
+
+    # ---- guards: each returns True or raises the ProtocolError it found ------
+
+    def _guard_one_fd_passed(self, event: SocketPassed | PipePassed) -> bool:
+        requirement = "SOCKET-2" if isinstance(event, SocketPassed) else "CHAN-1"
+        if len(event.kinds) != 1:
+            what = "no fd" if not event.kinds else f"{len(event.kinds)} fds"
+            raise BadDescriptor(f"expected exactly one fd, got {what}", culprit=Role.SLAVE,
+                                requirement=requirement)
+        return True
+
+    def _guard_socket_type_matches_dialect(self, event: SocketPassed) -> bool:
+        wanted = FdKind.UNIX_STREAM if self.dialect.files_on_pipe else FdKind.UNIX_DGRAM
+        if event.kinds[0] is not wanted:
+            raise BadDescriptor(f"expected an {wanted.value}, got an {event.kinds[0].value}",
+                                culprit=Role.SLAVE,
+                                requirement=self.dialect.socket_type_requirement)
+        return True
+
+    def _guard_peer_has_master_uid(self, event: SocketPassed) -> bool:
+        self.peer_pid = event.peer_pid
+        if self.expect.uid is not None and event.peer_uid != self.expect.uid:
+            raise CredentialsMismatch(
+                f"the socket's peer has uid {event.peer_uid}, the master's is {self.expect.uid}",
+                culprit=Role.SLAVE, requirement="PID-6")
+        return True
+
+    def _guard_pid_is_peer(self, event: PidIdentifier) -> bool:
+        for source, pid in (("SO_PEERCRED of its socket", self.peer_pid),
+                            ("the process the master started", self.expect.pid)):
+            if pid is not None and event.pid != pid:
+                raise CredentialsMismatch(f"P says pid {event.pid}, {source} says {pid}",
+                                          culprit=Role.SLAVE, requirement="PID-2",
+                                          data=self.dialect.encode(event))
+        return True
+
+    def _guard_identifier_is_expected(self, event: PidIdentifier) -> bool:
+        wanted = self.expect.identifier
+        if wanted is not None and event.identifier != wanted:
+            raise UnexpectedEvent(f"identifier {event.identifier!r}, expected {wanted!r}",
+                                  culprit=Role.SLAVE,
+                                  requirement=self.dialect.identifier_requirement,
+                                  data=self.dialect.encode(event))
+        return True
+
+    def _guard_parent_pid_is_expected(self, event: PidIdentifier) -> bool:
+        wanted = self.expect.parent_pid
+        if wanted is not None and event.parent_pid != wanted:
+            raise UnexpectedEvent(f"parent pid {event.parent_pid}, expected {wanted}",
+                                  culprit=Role.SLAVE, requirement="PID-5",
+                                  data=self.dialect.encode(event))
+        return True
+
+    def _guard_pipe_is_fifo(self, event: PipePassed) -> bool:
+        if event.kinds[0] is not FdKind.FIFO:
+            raise BadDescriptor(f"expected a pipe, got a {event.kinds[0].value}",
+                                culprit=Role.SLAVE, requirement="CHAN-1")
+        return True
+
+
+def _is_encodable(event: Event, dialect: Dialect) -> TypeGuard[Message]:
+    """Messages can be shown as the bytes they are on the wire; fd facts cannot."""
+    if isinstance(event, PidIdentifier):
+        return dialect.has_parent_pid == (event.parent_pid is not None)
+    if isinstance(event, LoadedFiles):
+        return dialect.files_on_pipe or len(event.paths) == 1
+    return isinstance(event, ActionResult | SpawnSlave | SpawnCommand)

@@ -1,0 +1,207 @@
+"""The only module that touches sockets and file descriptors.
+
+It makes socketpairs and pipes, passes and receives fds (SCM_RIGHTS), reads
+SO_PEERCRED and SO_TYPE, and waits with a deadline. It reports facts (what an
+fd is, who the peer is, what bytes arrived); it never decides what they mean:
+that is the machine's job.
+
+Every wait here is bounded, and every fd received is either handed to the
+caller explicitly (`Received.keep`) or closed.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import socket
+import stat
+import struct
+import time
+from collections.abc import Iterable
+
+import attrs
+
+from zeus_fsm.events import FdKind
+
+#: Environment variable naming the master socket's fd in a slave.
+MASTER_FD_ENV = "ZEUS_MASTER_FD"
+#: How many fds one receive accepts; more than one is already a fault.
+MAX_FDS = 8
+#: Bytes read at most per receive: one FRAME-3 message plus one, to spot oversize.
+RECV_BYTES = 65_536 + 1
+
+_CREDS = struct.Struct("3i")
+
+
+@attrs.frozen
+class PeerCred:
+    pid: int
+    uid: int
+    gid: int
+
+
+def master_socketpair() -> tuple[socket.socket, socket.socket]:
+    """The master socket (SOCKET-1): (master's end, end the root slave inherits)."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    theirs.set_inheritable(True)
+    return ours, theirs
+
+
+def slave_socketpair(sock_type: int) -> tuple[socket.socket, socket.socket]:
+    """A slave's own socketpair (local, remote) of the dialect's type."""
+    return socket.socketpair(socket.AF_UNIX, sock_type)
+
+
+def make_pipe() -> tuple[int, int]:
+    """A pipe for loaded files (zeus): (read end, write end), both close-on-exec."""
+    return os.pipe()
+
+
+def fd_kind(fd: int) -> FdKind:
+    """What an fd is, from fstat and, for sockets, SO_DOMAIN and SO_TYPE."""
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return FdKind.OTHER
+    if stat.S_ISFIFO(mode):
+        return FdKind.FIFO
+    if stat.S_ISREG(mode):
+        return FdKind.REGULAR_FILE
+    if not stat.S_ISSOCK(mode):
+        return FdKind.OTHER
+    probe = socket.socket(fileno=os.dup(fd))
+    try:
+        family = probe.getsockopt(socket.SOL_SOCKET, socket.SO_DOMAIN)
+        kind = probe.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE)
+    finally:
+        probe.close()
+    if family != socket.AF_UNIX:
+        return FdKind.OTHER_SOCKET
+    kinds: dict[int, FdKind] = {
+        socket.SOCK_STREAM: FdKind.UNIX_STREAM,
+        socket.SOCK_DGRAM: FdKind.UNIX_DGRAM,
+        socket.SOCK_SEQPACKET: FdKind.UNIX_SEQPACKET,
+    }
+    return kinds.get(kind, FdKind.OTHER_SOCKET)
+
+
+def peer_credentials(sock: socket.socket) -> PeerCred:
+    """SO_PEERCRED: the pid, uid and gid of the process that made the peer socket."""
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CREDS.size)
+    return PeerCred(*_CREDS.unpack(raw))
+
+
+def send_with_fds(sock: socket.socket, payload: bytes, fds: Iterable[int]) -> None:
+    """Send payload with fds attached (SCM_RIGHTS), in one sendmsg."""
+    socket.send_fds(sock, [payload], list(fds))
+
+
+@attrs.define
+class Received:
+    """What one receive brought: bytes, fds (owned until kept or closed), and EOF."""
+
+    data: bytes
+    fds: list[int]
+    eof: bool = False
+    #: The kernel dropped ancillary data (more fds than we accept) or cut a datagram.
+    truncated: bool = False
+
+    @property
+    def kinds(self) -> tuple[FdKind, ...]:
+        return tuple(fd_kind(fd) for fd in self.fds)
+
+    def keep(self, index: int = 0) -> int:
+        """Take ownership of one fd; the others are closed."""
+        kept = self.fds[index]
+        self.fds.remove(kept)
+        self.close()
+        return kept
+
+    def close(self) -> None:
+        for fd in self.fds:
+            close_quietly(fd)
+        self.fds.clear()
+
+
+def wait_readable(fds: Iterable[int], timeout: float | None) -> list[int]:
+    """Block until some fds are readable (or hung up), at most `timeout` seconds."""
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+    ms = None if timeout is None else max(0, int(timeout * 1000))
+    while True:
+        try:
+            return [fd for fd, _ in poller.poll(ms)]
+        except InterruptedError:  # pragma: no cover - PEP 475 retries; kept for clarity
+            continue
+
+
+def receive(sock: socket.socket, timeout: float, nbytes: int = RECV_BYTES) -> Received | None:
+    """One recvmsg with fds, waiting at most `timeout` seconds; None when time ran out."""
+    if not wait_readable([sock.fileno()], timeout):
+        return None
+    try:
+        data, fds, flags, _ = socket.recv_fds(sock, nbytes, MAX_FDS, socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return Received(b"", [])
+    except ConnectionResetError:
+        return Received(b"", [], eof=True)
+    truncated = bool(flags & (socket.MSG_CTRUNC | socket.MSG_TRUNC))
+    eof = not data and not fds and sock.type == socket.SOCK_STREAM
+    return Received(data, list(fds), eof=eof, truncated=truncated)
+
+
+def read_pipe(fd: int, nbytes: int = 65_536) -> bytes | None:
+    """Read what a non-blocking pipe holds now: b"" at EOF, None when nothing is there."""
+    try:
+        return os.read(fd, nbytes)
+    except BlockingIOError:
+        return None
+
+
+def set_nonblocking(fd: int) -> None:
+    os.set_blocking(fd, False)
+
+
+def process_handle(pid: int) -> int | None:
+    """A pidfd that becomes readable when the process exits (None if it is already gone).
+
+    The spec dialect's SOCK_DGRAM socketpair gives no end-of-file when the peer
+    closes, so the master watches the slave's process instead.
+    """
+    try:
+        return os.pidfd_open(pid)
+    except ProcessLookupError:
+        return None
+    except OSError as error:  # pragma: no cover - kernels before 5.3
+        if error.errno == errno.ENOSYS:
+            return None
+        raise
+
+
+def close_quietly(fd: int | socket.socket | None) -> None:
+    if fd is None:
+        return
+    try:
+        if isinstance(fd, socket.socket):
+            fd.close()
+        else:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+class Clock:
+    """A deadline: how many seconds remain of a bounded wait."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._end = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return max(0.0, self._end - time.monotonic())
+
+    @property
+    def expired(self) -> bool:
+        return time.monotonic() >= self._end
