@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final, TypeGuard
 
 import attrs
-from transitions.extensions import HierarchicalMachine
+from transitions.extensions.nesting import HierarchicalMachine
 
 from zeus_fsm.dialects import Dialect
 from zeus_fsm.errors import (
