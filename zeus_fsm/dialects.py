@@ -94,10 +94,13 @@ class Dialect:
         if isinstance(message, LoadedFiles):
             return self._encode_files(message)
         body = LETTERS[type(message)] + b":" + self._payload(message)
-        if self.name == "zeus":
-            body += b"\0"
+        # FRAME-3 counts the message, not zeus's NUL terminator (as the decoders do).
         if len(body) > MAX_MESSAGE:
             raise ValueError(f"message is {len(body)} bytes; FRAME-3 caps it at {MAX_MESSAGE}")
+        if self.name == "zeus":
+            if b"\0" in body:  # only an error text can hold one; it would split the frame
+                raise ValueError("a zeus frame cannot carry a NUL byte inside its payload")
+            body += b"\0"
         return body
 
     def _payload(self, message: Message) -> bytes:
@@ -275,6 +278,10 @@ class PathLineDecoder:
             left, self._buffer = self._buffer, b""
         batch: LoadedFiles | None = None
         if lines:
+            # A complete line is held to the same cap as a partial one, so the
+            # outcome does not depend on how the pipe's bytes were split into reads.
+            if max(map(len, lines)) > self._max:
+                return self._salvage(lines)
             try:
                 batch = LoadedFiles(lines)
             except FieldError:
@@ -288,19 +295,22 @@ class PathLineDecoder:
 
     def _salvage(self, lines: list[bytes]) -> LoadedFiles | None:
         good: list[bytes] = []
-        first: tuple[FieldError, bytes] | None = None
+        first: MalformedMessage | None = None
         for line in lines:
+            if len(line) > self._max:  # checked first, as for a partial line
+                first = first or FrameTooLarge(
+                    f"path line is {len(line)} bytes, over {self._max}", culprit=self._sender,
+                    requirement="FILES-5", data=line)
+                continue
             try:
                 LoadedFiles((line,))
             except FieldError as error:
-                first = first or (error, line)
+                first = first or _malformed(self._sender, error.requirement, error.reason, line)
                 continue
             good.append(line)
         assert first is not None
-        fault, line = first
-        bad = _malformed(self._sender, fault.requirement, fault.reason, line)
-        bad.salvaged = (LoadedFiles(good),) if good else ()
-        raise bad
+        first.salvaged = (LoadedFiles(good),) if good else ()
+        raise first
 
     def close(self) -> None:
         if self._buffer:

@@ -195,6 +195,8 @@ REJECTIONS: Final[tuple[RejectionSpec, ...]] = (
     RejectionSpec("files", "up", "FILES-5", "loaded files after the pipe closed", ZEUS),
     RejectionSpec("pipe", "up", "CHAN-1", "a second pipe", ZEUS),
     RejectionSpec("pipe", "up", "FRAME-1", "an fd on the slave socket", SPEC),
+    RejectionSpec("pipeclose", "up", "FILES-4",
+                  "spec has no loaded-files pipe: loaded files are F datagrams", SPEC),
     RejectionSpec("socket", "up", "SOCKET-2", "a second socket for the same slave"),
     RejectionSpec("hangup", "up_result_closed", "CRASH-1", "the socket closed twice"),
     RejectionSpec("pipeclose", "up_files_done", "FILES-5", "the pipe closed twice", ZEUS),

@@ -105,7 +105,7 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                 "socket, one path each.", SPEC),
     Requirement("FILES-5", "MUST", "5", _S,
                 "Loaded files are written to the pipe, one path per line ending in a "
-                "newline.", ZEUS),
+                "newline; a line holds at most 4096 bytes before its newline.", ZEUS),
     Requirement("FILES-6", "MUST", "5", _S,
                 "Files loaded after the result (lazily) are reported too, until the channel "
                 "closes."),
@@ -143,8 +143,8 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                 "Every message on the stream ends with a NUL byte; an empty frame is "
                 "ignored.", ZEUS),
     Requirement("FRAME-3", "MUST", "8", _S,
-                "A message is at most 65536 bytes (one datagram, or one NUL-framed frame); "
-                "a longer error text is truncated by its sender."),
+                "A message is at most 65536 bytes (one datagram, or one NUL-framed frame not "
+                "counting its NUL); a longer error text is truncated by its sender."),
     Requirement("FRAME-4", "MUST", "8", _S,
                 "A pid field is a decimal integer from 1 to 4194304 (0 only as the root's "
                 "parent pid in zeus)."),
