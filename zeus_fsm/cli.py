@@ -52,7 +52,9 @@ def decode(dialect: str, pipe: bool, chunks: tuple[str, ...]) -> None:
 
     def emit(messages: list[Message]) -> None:
         for message in messages:
-            click.echo(json.dumps(to_json(message), ensure_ascii=False))
+            # ASCII JSON: a non-UTF-8 path byte is a lone surrogate (\udcNN), which no
+            # UTF-8 stdout can print raw.
+            click.echo(json.dumps(to_json(message)))
 
     try:
         if pipe:
