@@ -1,0 +1,153 @@
+"""Every entry of spec/vectors/*.json, run through the decoders and through `zeus-fsm decode`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from zeus_fsm.cli import main
+from zeus_fsm.dialects import get_dialect
+from zeus_fsm.errors import ProtocolError, Role
+from zeus_fsm.messages import Message, to_json
+from zeus_fsm.wire_escapes import parse_escaped
+
+VECTORS = Path(__file__).resolve().parents[1] / "spec" / "vectors"
+FILES = ("spec", "zeus")
+SECTIONS = ("valid", "invalid", "pipe_valid", "pipe_invalid")
+DOCS: dict[str, dict[str, Any]] = {
+    name: json.loads((VECTORS / f"{name}.json").read_text(encoding="utf-8")) for name in FILES
+}
+ENTRIES = [(name, section, entry) for name, doc in DOCS.items()
+           for section in SECTIONS for entry in doc.get(section, [])]
+
+
+def chunk_bytes(chunk: str | list[list[Any]]) -> bytes:
+    """A chunk: one escaped string, or [escaped, times] pairs concatenated."""
+    if isinstance(chunk, str):
+        return parse_escaped(chunk)
+    return b"".join(parse_escaped(text) * times for text, times in chunk)
+
+
+def chunk_arg(chunk: str | list[list[Any]]) -> str:
+    """The same chunk as one `zeus-fsm decode` argument."""
+    return chunk if isinstance(chunk, str) else "".join(text * times for text, times in chunk)
+
+
+def decode(dialect_name: str, pipe: bool, chunks: list[bytes]
+           ) -> tuple[list[dict[str, object]], ProtocolError | None]:
+    """Decode as the vectors' format says: feed every chunk, then end the input."""
+    wire = get_dialect(dialect_name)
+    out: list[Message] = []
+    try:
+        if pipe:
+            lines = wire.pipe_decoder()
+            for chunk in chunks:
+                batch = lines.feed(chunk)
+                out.extend([batch] if batch else [])
+            lines.close()
+        else:
+            channel = wire.channel_decoder(Role.SLAVE)
+            for chunk in chunks:
+                out.extend(channel.feed(chunk))
+            channel.close()
+    except ProtocolError as error:
+        out.extend(error.salvaged)  # type: ignore[arg-type]
+        return [to_json(m) for m in out], error
+    return [to_json(m) for m in out], None
+
+
+def check_entry(dialect_name: str, section: str, entry: dict[str, Any]) -> None:
+    got, error = decode(dialect_name, section.startswith("pipe_"),
+                        [chunk_bytes(c) for c in entry["chunks"]])
+    if section.endswith("invalid"):
+        assert error is not None, f"{entry['name']}: decoded without error to {got}"
+        assert type(error).__name__ == entry["error"]
+        assert error.requirement == entry["requirement"]
+        assert error.culprit is Role.SLAVE
+        assert got == entry["messages_before"]
+    else:
+        assert error is None, f"{entry['name']}: {error}"
+        assert got == entry["messages"]
+
+
+def test_files_declare_their_dialect_and_only_known_sections() -> None:
+    for name, doc in DOCS.items():
+        assert doc["dialect"] == name
+        assert "format" in doc
+        assert set(doc) - {"format", "dialect"} <= set(SECTIONS)
+    assert set(DOCS["spec"]) >= {"valid", "invalid"}
+    assert set(DOCS["zeus"]) >= set(SECTIONS)
+
+
+@pytest.mark.parametrize(("dialect_name", "section", "entry"), ENTRIES,
+                         ids=[f"{n}-{s}-{e['name']}" for n, s, e in ENTRIES])
+def test_vector(dialect_name: str, section: str, entry: dict[str, Any]) -> None:
+    check_entry(dialect_name, section, entry)
+
+
+def test_every_entry_in_the_files_is_run() -> None:
+    ran = 0
+    for name, section, entry in ENTRIES:
+        check_entry(name, section, entry)
+        ran += 1
+    in_files = sum(len(doc.get(section, [])) for doc in DOCS.values() for section in SECTIONS)
+    assert ran == in_files
+    names = [(n, s, e["name"]) for n, s, e in ENTRIES]
+    assert len(set(names)) == len(names), "entry names are unique within a section"
+
+
+CLI_ENTRIES = [(n, s, e) for n, s, e in ENTRIES if e["chunks"]]  # the CLI needs one chunk
+
+
+@pytest.mark.parametrize(("dialect_name", "section", "entry"), CLI_ENTRIES,
+                         ids=[f"{n}-{s}-{e['name']}" for n, s, e in CLI_ENTRIES])
+def test_vector_through_the_cli(dialect_name: str, section: str, entry: dict[str, Any]) -> None:
+    args = ["decode", "--dialect", dialect_name]
+    if section.startswith("pipe_"):
+        args.append("--pipe")
+    result = CliRunner().invoke(main, [*args, "--", *map(chunk_arg, entry["chunks"])])
+    printed = [json.loads(line) for line in result.stdout.splitlines()]
+    if section.endswith("invalid"):
+        assert result.exit_code == 1, result.output
+        assert entry["requirement"] in result.stderr
+        assert printed == entry["messages_before"]
+    else:
+        assert result.exit_code == 0, result.output
+        assert printed == entry["messages"]
+
+
+MESSAGE_KINDS = {"pid", "result-ok", "result-error", "files", "spawn", "command"}
+
+
+def _kinds(messages: list[dict[str, Any]]) -> set[str]:
+    return {m["type"] + ("-ok" if m.get("ok") else "-error") if m["type"] == "result"
+            else m["type"] for m in messages}
+
+
+def test_valid_vectors_cover_every_message_type() -> None:
+    spec_kinds = set().union(*(_kinds(e["messages"]) for e in DOCS["spec"]["valid"]))
+    assert spec_kinds == MESSAGE_KINDS
+    zeus_kinds = set().union(*(_kinds(e["messages"]) for e in DOCS["zeus"]["valid"]))
+    assert zeus_kinds == MESSAGE_KINDS - {"files"}  # zeus files travel on the pipe
+    pipe_kinds = set().union(*(_kinds(e["messages"]) for e in DOCS["zeus"]["pipe_valid"]))
+    assert pipe_kinds == {"files"}
+
+
+def test_invalid_vectors_cover_every_decode_error() -> None:
+    def cited(doc: dict[str, Any], section: str) -> set[tuple[str, str]]:
+        return {(e["error"], e["requirement"]) for e in doc[section]}
+
+    malformed = "MalformedMessage"
+    assert cited(DOCS["spec"], "invalid") == {
+        (malformed, "FRAME-1"), (malformed, "FRAME-4"), (malformed, "FRAME-5"),
+        (malformed, "RESULT-3"), (malformed, "FILES-1"), ("FrameTooLarge", "FRAME-3")}
+    assert cited(DOCS["zeus"], "invalid") == {
+        (malformed, "FRAME-1"), (malformed, "FRAME-2"), (malformed, "FRAME-4"),
+        (malformed, "FRAME-5"), (malformed, "RESULT-3"), (malformed, "FILES-5"),
+        ("FrameTooLarge", "FRAME-3")}
+    assert cited(DOCS["zeus"], "pipe_invalid") == {
+        (malformed, "FILES-1"), (malformed, "FILES-5"), ("FrameTooLarge", "FILES-5")}
