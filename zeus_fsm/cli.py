@@ -101,5 +101,9 @@ def spec_export(out: Path, check: bool) -> None:
     click.echo(f"wrote {out}")
 
 
+from zeus_fsm.diagrams_command import diagrams_command  # noqa: E402
+
+main.add_command(diagrams_command)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

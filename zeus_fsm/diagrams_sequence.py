@@ -1,0 +1,179 @@
+"""Mermaid sequence diagrams of the handshake, with the exact bytes on the wire.
+
+`canonical(dialect)` is the reference story for one dialect: the master
+starts the root slave, the root registers and connects, the master spawns a
+child with S that connects too, and a second child whose action fails. Every
+byte string shown is `dialect.encode()` of a real message object, so the
+picture cannot drift from the codec. The pids are fixed examples (the
+ones in protocol-notes.md), so the output is the same on every run.
+
+`render()` draws any list of arrows and notes; `zeus-fsm trace --mermaid`
+uses it for the sequence of an actual run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+import attrs
+
+from zeus_fsm.diagrams import mermaid_text
+from zeus_fsm.dialects import Dialect, get_dialect
+from zeus_fsm.messages import ActionResult, LoadedFiles, Message, PidIdentifier, SpawnSlave
+
+#: Fixed example pids and file names (from protocol-notes.md's observed run).
+ROOT_PID: Final = 4605
+CHILD_OK_PID: Final = 4628
+CHILD_FAIL_PID: Final = 4631
+MASTER_FD: Final = 3
+EXAMPLE_ERROR: Final = "RuntimeError: child_fail failed on purpose\n"
+
+
+def escape_bytes(data: bytes) -> str:
+    """Bytes as text a reader can paste back into `zeus-fsm decode`.
+
+    Printable ASCII stays; `\\0`, `\\n`, `\\t`, `\\r`, `\\\\` and `\\xNN` stand
+    for the rest, so NULs and newlines are visible.
+    """
+    named = {0: "\\0", 10: "\\n", 9: "\\t", 13: "\\r", 92: "\\\\"}
+    out: list[str] = []
+    for index, byte in enumerate(data):
+        shown = named.get(byte) or (chr(byte) if 32 <= byte < 127 else f"\\x{byte:02x}")
+        if byte == 0 and data[index + 1:index + 2].isdigit():
+            shown = "\\x00"  # "\\0" then a digit would read back as an octal escape
+        out.append(shown)
+    return "".join(out)
+
+
+@attrs.frozen
+class Participant:
+    key: str  # Mermaid id
+    label: str
+
+
+@attrs.frozen
+class Arrow:
+    sender: str
+    receiver: str
+    text: str
+    dashed: bool = False  # a fact about the channel (fork, close), not a message
+
+
+@attrs.frozen
+class Note:
+    over: tuple[str, ...]
+    text: str
+
+
+Item = Arrow | Note
+
+
+def render(title: str, participants: Sequence[Participant], items: Sequence[Item]) -> str:
+    """A Mermaid sequenceDiagram; every label made safe for Mermaid's syntax."""
+    out = ["---", f'title: "{title}"', "---", "sequenceDiagram", "    autonumber"]
+    out += [f"    participant {p.key} as {mermaid_text(p.label)}" for p in participants]
+    for item in items:
+        if isinstance(item, Note):
+            out.append(f"    Note over {','.join(item.over)}: {mermaid_text(item.text)}")
+        else:
+            arrow = "-->>" if item.dashed else "->>"
+            out.append(f"    {item.sender}{arrow}{item.receiver}: {mermaid_text(item.text)}")
+    return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------
+# The canonical handshake
+# --------------------------------------------------------------------------
+
+
+class _Story:
+    """Builds the canonical items for one dialect from real message objects."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self.items: list[Item] = []
+        zeus = dialect.files_on_pipe
+        self.slave_socket = "SOCK_STREAM" if zeus else "SOCK_DGRAM"
+        self.channel = "stream" if zeus else "socket"
+
+    def wire(self, sender: str, receiver: str, where: str, message: Message,
+             requirement: str) -> None:
+        data = self.dialect.encode(message)
+        self.items.append(Arrow(sender, receiver,
+                                f"{where}: {escape_bytes(data)} · {requirement}"))
+
+    def files(self, slave: str, paths: Sequence[bytes]) -> None:
+        batch = LoadedFiles(tuple(paths))
+        if self.dialect.files_on_pipe:
+            self.wire(slave, "M", "pipe", batch, "FILES-5")
+            return
+        for path in paths:  # spec: one F datagram per path
+            self.wire(slave, "M", self.channel, LoadedFiles((path,)), "FILES-4")
+
+    def register(self, slave: str, pid: int, identifier: str, parent_pid: int) -> None:
+        """Steps 1 and 2 (and zeus's pipe): socket, P."""
+        self.items.append(Arrow(slave, "M",
+                                f"master socket: {escape_bytes(self.dialect.socket_payload)}"
+                                f" + fd of its own {self.slave_socket} socket · SOCKET-2"))
+        parent = parent_pid if self.dialect.has_parent_pid else None
+        self.wire(slave, "M", self.channel, PidIdentifier(pid, identifier, parent),
+                  "PID-1")
+        if self.dialect.files_on_pipe:
+            self.items.append(Arrow(slave, "M", "stream: \\0 + fd of the read end of a pipe"
+                                                " · CHAN-1"))
+
+    def spawn(self, parent: str, child: str, identifier: str) -> None:
+        self.wire("M", parent, self.channel, SpawnSlave(identifier), "SPAWN-1")
+        self.items.append(Arrow(parent, child,
+                                "fork: the child inherits the master socket · SPAWN-2",
+                                dashed=True))
+
+
+def canonical_items(dialect_name: str) -> tuple[list[Participant], list[Item]]:
+    dialect = get_dialect(dialect_name)
+    story = _Story(dialect)
+    zeus = dialect.files_on_pipe
+    root_id = dialect.root_identifier
+    participants = [
+        Participant("M", "master"),
+        Participant("R", f"root slave (pid {ROOT_PID})"),
+        Participant("A", f"child_ok (pid {CHILD_OK_PID})"),
+        Participant("F", f"child_fail (pid {CHILD_FAIL_PID})"),
+    ]
+    add = story.items.append
+    add(Note(("M", "R"), f"master makes an AF_UNIX SOCK_DGRAM socketpair\nand starts the root "
+                         f"with ZEUS_MASTER_FD={MASTER_FD} · SOCKET-1"))
+    story.register("R", ROOT_PID, root_id, 0)
+    add(Note(("R",), f"runs the action for identifier {root_id!r}"))
+    if zeus:  # the Ruby shim writes files before R; the master must accept either order
+        story.files("R", [b"/app/boot.rb"])
+        story.wire("R", "M", story.channel, ActionResult(), "RESULT-2")
+    else:
+        story.wire("R", "M", story.channel, ActionResult(), "RESULT-2")
+        story.files("R", [b"/app/boot.rb"])
+    add(Note(("M", "R"), "root connected: it now serves S · loaded files may still arrive"))
+
+    story.spawn("R", "A", "child_ok")
+    story.register("A", CHILD_OK_PID, "child_ok", ROOT_PID)
+    story.wire("A", "M", story.channel, ActionResult(), "RESULT-2")
+    story.files("A", [b"/app/child_ok.rb", b"/app/lib/helper.rb"])
+    add(Note(("M", "A"), "child_ok connected"))
+
+    story.spawn("R", "F", "child_fail")
+    story.register("F", CHILD_FAIL_PID, "child_fail", ROOT_PID)
+    story.files("F", [b"/app/child_fail.rb"])  # a failed action still reports its files
+    story.wire("F", "M", story.channel, ActionResult(EXAMPLE_ERROR), "RESULT-3")
+    closed = "pipe and stream reach end of file" if zeus else "the slave exits (seen via its pidfd)"
+    add(Arrow("F", "M", f"{closed} · CRASH-1", dashed=True))
+    add(Note(("M", "F"), "master read loaded files until the channel closed,\nthen stops and "
+                         "reaps the slave · CRASH-2"))
+    return participants, story.items
+
+
+def canonical(dialect_name: str) -> str:
+    """The canonical handshake of one dialect as Mermaid sequenceDiagram text."""
+    participants, items = canonical_items(dialect_name)
+    title = (f"Canonical handshake, {dialect_name} dialect "
+             "(generated from zeus_fsm/dialects.py, example pids)")
+    return render(title, participants, items)
