@@ -32,7 +32,7 @@ def _pid(_inst: Any, attribute: attrs.Attribute[int], value: int) -> None:
 
 
 def _parent_pid(_inst: Any, attribute: attrs.Attribute[int | None], value: int | None) -> None:
-    if value is None or value == 0:
+    if value is None or (type(value) is int and value == 0):  # not False: bool is an int
         return
     _pid(_inst, attribute, value)  # type: ignore[arg-type]
 
