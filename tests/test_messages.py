@@ -21,7 +21,7 @@ from zeus_fsm.messages import (
     to_json,
 )
 
-IDENTIFIER_CHARS = st.characters(blacklist_characters="\0\n", blacklist_categories=("Cs",))
+IDENTIFIER_CHARS = st.characters(codec="utf-8", exclude_characters="\0\n")
 
 
 def rejected(requirement: str, build: Any, *args: Any, **kwargs: Any) -> FieldError:
