@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import select
+import signal
 import socket
 import stat
 import struct
@@ -178,6 +179,56 @@ def process_handle(pid: int) -> int | None:
         if error.errno == errno.ENOSYS:
             return None
         raise
+
+
+def adopt_socket(fd: int) -> socket.socket:
+    """Wrap a received socket fd (ownership moves to the returned object)."""
+    return socket.socket(fileno=fd)
+
+
+def send_bounded(sock: socket.socket, data: bytes, timeout: float) -> None:
+    """Send all of `data`, waiting at most `timeout` seconds for buffer room.
+
+    Raises TimeoutError when the peer does not read, OSError when it is gone.
+    """
+    sock.settimeout(timeout)
+    try:
+        sock.sendall(data)
+    finally:
+        sock.settimeout(None)
+
+
+def signal_process(handle: int, signum: int) -> bool:
+    """Signal a process through its pidfd (no pid-reuse race); False if it is gone."""
+    try:
+        signal.pidfd_send_signal(handle, signum)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def process_group_of(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
+
+
+def process_group_members(pgid: int) -> list[int]:
+    """The pids of the live processes in a process group (from /proc; zombies left out)."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as file:
+                stat_line = file.read()
+        except OSError:  # it exited while we looked
+            continue
+        fields = stat_line[stat_line.rindex(b")") + 2:].split()  # state ppid pgrp ...
+        if int(fields[2]) == pgid and fields[0] != b"Z":
+            members.append(int(entry))
+    return members
 
 
 def close_quietly(fd: int | socket.socket | None) -> None:

@@ -1,0 +1,120 @@
+"""A small, independent fake slave for testing the master (raw sockets, no zeus_fsm imports).
+
+    python fake_slave.py DIALECT ROOT_MODE
+
+The root behaves as ROOT_MODE; each S:<identifier> forks a child that behaves
+as the mode named by its identifier (so a test picks a child's fault by the
+identifier it spawns). Modes: ok, fail, fail_slow, lazy, exit_early, silent,
+no_pid, no_result, lie_pid, garbage, wrong_fd, two_fds, twin (forks two
+children for one S), no_pipe (zeus: R without the pipe).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import time
+
+DIALECT, ROOT_MODE = sys.argv[1], sys.argv[2]
+ZEUS = DIALECT == "zeus"
+MASTER = socket.socket(fileno=int(os.environ["ZEUS_MASTER_FD"]))
+HANG = 30.0  # "never answers": far beyond any test's step timeout; the master kills us
+
+
+def files_of(mode: str) -> list[bytes]:
+    return [b"/fake/%s/%d.rb" % (mode.encode(), n) for n in range(3)]
+
+
+class Channel:
+    """The slave's own socket (and, in zeus, the loaded-files pipe)."""
+
+    def __init__(self, local: socket.socket) -> None:
+        self.local = local
+        self.pipe_w: int | None = None
+
+    def send(self, message: bytes) -> None:
+        self.local.sendall(message + b"\0") if ZEUS else self.local.send(message)
+
+    def files(self, paths: list[bytes]) -> None:
+        if ZEUS:
+            if self.pipe_w is not None:
+                os.write(self.pipe_w, b"".join(p + b"\n" for p in paths))
+        else:
+            for path in paths:
+                self.local.send(b"F:" + path)
+
+
+def boot(identifier: str, mode: str, parent_pid: int) -> Channel:
+    if mode == "exit_early":
+        os._exit(3)
+    if mode == "silent":
+        time.sleep(HANG)
+        os._exit(0)
+    local, remote = socket.socketpair(socket.AF_UNIX,
+                                      socket.SOCK_STREAM if ZEUS else socket.SOCK_DGRAM)
+    if mode == "wrong_fd":
+        r, w = os.pipe()
+        socket.send_fds(MASTER, [b"\0"], [r])
+        time.sleep(HANG)
+        os._exit(0)
+    fds = [remote.fileno(), remote.fileno()] if mode == "two_fds" else [remote.fileno()]
+    socket.send_fds(MASTER, [b"\0"], fds)
+    remote.close()
+    channel = Channel(local)
+    if mode in ("two_fds", "no_pid"):
+        time.sleep(HANG)
+        os._exit(0)
+    if mode == "garbage":
+        channel.send(b"hello, I am not a message")
+        time.sleep(HANG)
+        os._exit(0)
+    pid = os.getpid() + (1 if mode == "lie_pid" else 0)
+    if ZEUS:
+        channel.send(b"P:%d:%d:%s" % (pid, parent_pid, identifier.encode()))
+    else:
+        channel.send(b"P:%d:%s" % (pid, identifier.encode()))
+    if ZEUS and mode != "no_pipe":
+        r, w = os.pipe()
+        socket.send_fds(local, [b"\0"], [r])
+        os.close(r)
+        channel.pipe_w = w
+    if mode in ("no_result", "lie_pid"):
+        time.sleep(HANG)
+        os._exit(0)
+    channel.files(files_of(mode)[:2])
+    if mode in ("fail", "fail_slow"):
+        channel.send(b"R:Traceback (most recent call last):\n  fake\nRuntimeError: %s\n"
+                     % mode.encode())
+        if mode == "fail_slow":
+            time.sleep(0.3)  # the master must wait for these before it kills us
+        channel.files(files_of(mode)[2:])
+        os._exit(1)
+    channel.send(b"R:OK")
+    if mode == "lazy":
+        time.sleep(0.1)
+    channel.files(files_of(mode)[2:])
+    return channel
+
+
+def serve(channel: Channel) -> None:
+    while True:
+        data = channel.local.recv(65536)
+        if not data:
+            os._exit(0)
+        for frame in (data.split(b"\0") if ZEUS else [data]):
+            if not frame.startswith(b"S:"):
+                continue
+            identifier = frame[2:].decode()
+            for _ in range(2 if identifier == "twin" else 1):
+                parent = os.getpid()
+                if os.fork() == 0:
+                    channel.local.close()
+                    if channel.pipe_w is not None:
+                        os.close(channel.pipe_w)
+                    serve(boot(identifier, identifier, parent))
+
+
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+serve(boot("boot" if ZEUS else "", ROOT_MODE, 0))

@@ -1,0 +1,155 @@
+"""The master's view of one slave process, as a table run by a flat `transitions` Machine.
+
+The handshake machine (machine.py) judges the bytes and fds a slave sends.
+This smaller machine tracks what the master has done with the process around
+it: started it, seen it register, seen its result, stopped it. It is written
+in the same table style, so diagrams and the trace can be generated from it::
+
+    unbooted --start--> spawning --register--> booting --succeed--> connected
+                            |                     |                    |
+                            +-------fail----------+-------fail---------+--> crashed
+    spawning/booting/connected/crashed --stop--> stopped --reset--> unbooted
+
+An event the table does not allow raises a ProtocolError that names who is
+to blame: the slave for registrations and results nobody asked for (a second
+registration for one S is SPAWN-5), the master for its own misuse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+import attrs
+from transitions import Machine
+
+from zeus_fsm.errors import Role, UnexpectedEvent
+
+
+@attrs.frozen
+class LifecycleState:
+    name: str
+    doc: str
+    terminal: bool = False
+
+
+@attrs.frozen
+class LifecycleTransition:
+    trigger: str
+    source: str
+    dest: str
+    requirement: str
+    doc: str = ""
+
+
+@attrs.frozen
+class LifecycleRejection:
+    """A trigger the lifecycle forbids in a state (`source` "*": every state without a row)."""
+
+    trigger: str
+    source: str
+    requirement: str
+    reason: str
+
+
+@attrs.frozen
+class LifecycleTrigger:
+    name: str
+    sender: Role  # who is blamed when this trigger is not allowed
+    doc: str
+
+
+LIFECYCLE_TRIGGERS: Final[tuple[LifecycleTrigger, ...]] = (
+    LifecycleTrigger("start", Role.MASTER, "the master started the root process or sent S"),
+    LifecycleTrigger("register", Role.SLAVE, "the slave's socket and P were accepted"),
+    LifecycleTrigger("succeed", Role.SLAVE, "R:OK"),
+    LifecycleTrigger("fail", Role.SLAVE,
+                     "R:<error>, a broken rule, or the process went away"),
+    LifecycleTrigger("stop", Role.MASTER, "the master stopped the process and closed its fds"),
+    LifecycleTrigger("reset", Role.MASTER, "back to unbooted, for a restart"),
+)
+
+LIFECYCLE_STATES: Final[tuple[LifecycleState, ...]] = (
+    LifecycleState("unbooted", "no process yet (or reset for a restart)"),
+    LifecycleState("spawning", "root started or S sent: waiting for the socket and P"),
+    LifecycleState("booting", "registered (P accepted): the action runs, waiting for R"),
+    LifecycleState("connected", "R:OK: the slave serves S; loaded files may still arrive"),
+    LifecycleState("crashed", "failed: the master drains loaded files, then stops it"),
+    LifecycleState("stopped", "the process is gone and its fds are closed", terminal=True),
+)
+
+_LIVE = ("spawning", "booting", "connected", "crashed")
+
+LIFECYCLE_TRANSITIONS: Final[tuple[LifecycleTransition, ...]] = (
+    LifecycleTransition("start", "unbooted", "spawning", "SOCKET-1",
+                        "root: the process is started with ZEUS_MASTER_FD; child: S was sent"),
+    LifecycleTransition("register", "spawning", "booting", "SPAWN-5",
+                        "the one registration this start asked for"),
+    LifecycleTransition("succeed", "booting", "connected", "RESULT-2", "the action succeeded"),
+    *(LifecycleTransition("fail", source, "crashed", "CRASH-2",
+                          "the slave failed: drain its loaded files, then stop it")
+      for source in ("spawning", "booting", "connected")),
+    *(LifecycleTransition("stop", source, "stopped", "CRASH-2",
+                          "SIGTERM, SIGKILL after the grace period; reaped; fds closed")
+      for source in _LIVE),
+    LifecycleTransition("reset", "stopped", "unbooted", "SOCKET-1", "ready to start again"),
+)
+
+LIFECYCLE_REJECTIONS: Final[tuple[LifecycleRejection, ...]] = (
+    LifecycleRejection("register", "*", "SPAWN-5", "a registration nobody asked for"),
+    LifecycleRejection("succeed", "*", "RESULT-1", "a result from a slave that is not booting"),
+    LifecycleRejection("fail", "*", "RESULT-1", "a failure from a slave that is not running"),
+    LifecycleRejection("start", "*", "SPAWN-1", "the slave is already started"),
+    LifecycleRejection("stop", "*", "CRASH-2", "there is no running slave to stop"),
+    LifecycleRejection("reset", "*", "CRASH-2", "only a stopped slave can be reset"),
+)
+
+_SENDERS: Final[dict[str, Role]] = {t.name: t.sender for t in LIFECYCLE_TRIGGERS}
+_ALLOWED: Final[dict[tuple[str, str], LifecycleTransition]] = {
+    (t.source, t.trigger): t for t in LIFECYCLE_TRANSITIONS
+}
+_REJECTED: Final[dict[str, LifecycleRejection]] = {r.trigger: r for r in LIFECYCLE_REJECTIONS}
+
+#: on_transition(before, trigger, after, row)
+LifecycleCallback = Callable[[str, str, str, LifecycleTransition], None]
+
+
+class Lifecycle:
+    """One slave process's lifecycle; `fire(trigger)` moves it or raises ProtocolError."""
+
+    def __init__(self, on_transition: LifecycleCallback | None = None) -> None:
+        self._on_transition = on_transition
+        self.state: str = "unbooted"  # replaced by the machine's model attribute
+        self._machine = Machine(
+            model=self,
+            states=[s.name for s in LIFECYCLE_STATES],
+            transitions=[{"trigger": t.trigger, "source": t.source, "dest": t.dest}
+                         for t in LIFECYCLE_TRANSITIONS],
+            initial="unbooted",
+            auto_transitions=False,
+            send_event=False,
+        )
+
+    def allows(self, trigger: str) -> bool:
+        return (self.state, trigger) in _ALLOWED
+
+    @property
+    def live(self) -> bool:
+        """A process was started and not yet stopped."""
+        return self.state in _LIVE
+
+    def fire(self, trigger: str, detail: str = "") -> LifecycleTransition:
+        """Apply a trigger; an illegal one raises the ProtocolError it is (state unchanged)."""
+        row = _ALLOWED.get((self.state, trigger))
+        if row is None:
+            rejection = _REJECTED[trigger]  # every trigger has a catch-all row
+            reason = f"{rejection.reason}: {detail}" if detail else rejection.reason
+            raise UnexpectedEvent(reason, culprit=_SENDERS[trigger],
+                                  requirement=rejection.requirement,
+                                  state=f"lifecycle {self.state}")
+        before = self.state
+        self.trigger(trigger)  # type: ignore[attr-defined]  # added by transitions
+        if self._on_transition is not None:
+            self._on_transition(before, trigger, self.state, row)
+        return row
+
