@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zeus_fsm import diagrams_build, machine
+from zeus_fsm import diagrams_build, lifecycle, machine
 from zeus_fsm.cli import main
 from zeus_fsm.diagrams import (
     Highlight,
@@ -137,7 +137,8 @@ def test_without_dot_the_mermaid_files_are_still_written(
     assert code == 0
     assert sum("dot` not found" in line for line in output.splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "handshake-spec.mmd", "handshake-zeus.mmd", "sequence-spec.mmd", "sequence-zeus.mmd"]
+        "handshake-spec.mmd", "handshake-zeus.mmd", "lifecycle.mmd", "sequence-spec.mmd",
+        "sequence-zeus.mmd"]
     code, output = run_cli("--out", str(tmp_path), "--check")
     assert code == 0
     assert "SVGs not checked" in output
@@ -200,3 +201,32 @@ def test_sequence_order_follows_the_seed() -> None:
 @given(st.binary(max_size=64))
 def test_escaped_bytes_read_back_as_the_same_bytes(data: bytes) -> None:
     assert parse_escaped(escape_bytes(data)) == data
+
+
+# ---- the master's view of a slave ------------------------------------------
+
+
+@needs_dot
+def test_committed_lifecycle_svg_has_every_state() -> None:
+    root = ET.parse(COMMITTED / "lifecycle.svg").getroot()
+    titles = {t.text for t in root.iter(f"{SVG_NS}title")}
+    assert {s.name for s in lifecycle.LIFECYCLE_STATES} <= titles
+
+
+def test_committed_lifecycle_mermaid_has_every_transition() -> None:
+    text = (COMMITTED / "lifecycle.mmd").read_text(encoding="utf-8")
+    for row in lifecycle.LIFECYCLE_TRANSITIONS:
+        assert f"    {row.source} --> {row.dest} : {row.trigger} · {row.requirement}\n" in text
+    for row in lifecycle.LIFECYCLE_REJECTIONS:
+        assert f"{row.trigger} " in text and row.requirement in text
+
+
+def test_a_new_lifecycle_row_makes_the_lifecycle_files_stale(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    extra = lifecycle.LifecycleTransition("reset", "crashed", "unbooted", "CRASH-2")
+    monkeypatch.setattr(lifecycle, "LIFECYCLE_TRANSITIONS",
+                        (*lifecycle.LIFECYCLE_TRANSITIONS, extra))
+    code, output = run_cli("--out", str(COMMITTED), "--check")
+    assert code == 1
+    assert "lifecycle.mmd" in output
+    assert "handshake-spec" not in output

@@ -140,21 +140,21 @@ class Highlight:
 # --------------------------------------------------------------------------
 
 
-def _html(text: str) -> str:
+def html_text(text: str) -> str:
     return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             .replace('"', "&quot;"))
 
 
-def _quote(text: str) -> str:
+def dot_id(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _node_label(spec: StateSpec) -> str:
-    return (f'<<b>{_html(short_name(spec.name))}</b><br/>'
-            f'<font point-size="9" color="#555555">{_html(_wrap(spec.doc, 28))}</font>>')
+    return (f'<<b>{html_text(short_name(spec.name))}</b><br/>'
+            f'<font point-size="9" color="#555555">{html_text(wrap(spec.doc, 28))}</font>>')
 
 
-def _wrap(text: str, width: int) -> str:
+def wrap(text: str, width: int) -> str:
     """Break a description into short lines; the marker becomes <br/> after escaping."""
     lines: list[str] = []
     for word in text.split():
@@ -165,7 +165,7 @@ def _wrap(text: str, width: int) -> str:
     return "\n".join(lines)
 
 
-def _br(html: str) -> str:
+def html_lines(html: str) -> str:
     return html.replace("\n", "<br/>")
 
 
@@ -178,7 +178,7 @@ def to_dot(dialect: str, highlight: Highlight | None = None) -> str:
     shape = Shape.of(dialect)
     mark = highlight or Highlight()
     out: list[str] = [
-        f"digraph {_quote('handshake-' + dialect)} {{",
+        f"digraph {dot_id('handshake-' + dialect)} {{",
         f'  graph [rankdir=TB, compound=true, newrank=true, fontname="{_FONT}", fontsize=14,'
         ' nodesep=0.5, ranksep=0.45, labelloc=t, pad=0.25,'
         f' label=<<b>Slave handshake: {dialect} dialect</b><br/><font point-size="10">'
@@ -191,7 +191,7 @@ def to_dot(dialect: str, highlight: Highlight | None = None) -> str:
         ' label=""];',
     ]
     out += _dot_states(shape, None, mark, "  ")
-    out.append(f"  start -> {_quote(shape.initial)};")
+    out.append(f"  start -> {dot_id(shape.initial)};")
     out += _dot_transitions(shape, mark)
     out += _dot_rejections(shape, mark)
     out += _dot_placement(shape)
@@ -206,7 +206,7 @@ def _dot_states(shape: Shape, parent: str | None, mark: Highlight, indent: str) 
         if shape.is_composite(name):
             out += _dot_cluster(shape, name, mark, indent)
             continue
-        attrs_: list[str] = [f"label={_br(_node_label(spec))}"]
+        attrs_: list[str] = [f"label={html_lines(_node_label(spec))}"]
         if spec.terminal:
             attrs_.append("peripheries=2")
         if name == BROKEN:
@@ -214,7 +214,7 @@ def _dot_states(shape: Shape, parent: str | None, mark: Highlight, indent: str) 
         if name in mark.visited:
             fill = "#fdecea" if name == BROKEN else "#dbe9ff"
             attrs_.append(f'fillcolor="{fill}", penwidth=2.4')
-        out.append(f"{indent}{_quote(name)} [{', '.join(attrs_)}];")
+        out.append(f"{indent}{dot_id(name)} [{', '.join(attrs_)}];")
     return out
 
 
@@ -224,17 +224,17 @@ def _dot_cluster(shape: Shape, name: str, mark: Highlight, indent: str) -> list[
     doc = shape.spec(name).doc
     if region:
         style = 'style="rounded,dashed", color="#888888", fontsize=11, margin=22'
-        title = f"<i>region</i> <b>{_html(short_name(name))}</b>"
+        title = f"<i>region</i> <b>{html_text(short_name(name))}</b>"
     else:
         style = 'style="rounded,filled", fillcolor="#f4f6fa", color="#333333", fontsize=12'
-        title = f"<b>{_html(short_name(name))}</b><br/>{_br(_html(_wrap(doc, 60)))}"
-    out = [f"{indent}subgraph {_quote('cluster_' + name)} {{",
+        title = f"<b>{html_text(short_name(name))}</b><br/>{html_lines(html_text(wrap(doc, 60)))}"
+    out = [f"{indent}subgraph {dot_id('cluster_' + name)} {{",
            f"{indent}  graph [{style}, label=<{title}>];"]
     if region:  # a region starts at its own initial dot
-        dot_id = _quote("start_" + name)
-        out.append(f'{indent}  {dot_id} [shape=circle, width=0.13, fixedsize=true,'
+        start_dot = dot_id("start_" + name)
+        out.append(f'{indent}  {start_dot} [shape=circle, width=0.13, fixedsize=true,'
                    ' style=filled, fillcolor=black, label=""];')
-        out.append(f"{indent}  {dot_id} -> {_quote(shape.children(name)[0])};")
+        out.append(f"{indent}  {start_dot} -> {dot_id(shape.children(name)[0])};")
     out += _dot_states(shape, name, mark, indent + "  ")
     out.append(f"{indent}}}")
     return out
@@ -246,13 +246,13 @@ def _dot_placement(shape: Shape) -> list[str]:
     out: list[str] = []
     for name in shape.names:
         if shape.is_parallel(name):
-            dots = [_quote("start_" + region) for region in shape.children(name)]
+            dots = [dot_id("start_" + region) for region in shape.children(name)]
             out.append(f"  {{rank=same; {'; '.join(dots)};}}")
             out.append(f"  {' -> '.join(dots)} [style=invis];")
     waiting = [n for n in shape.children(None) if not shape.is_composite(n) and n != BROKEN]
     if waiting:
-        notes = [_quote(_note_id(n)) for n in shape.children(None) if shape.is_composite(n)]
-        row = [_quote(waiting[-1]), _quote(BROKEN), *notes]
+        notes = [dot_id(_note_id(n)) for n in shape.children(None) if shape.is_composite(n)]
+        row = [dot_id(waiting[-1]), dot_id(BROKEN), *notes]
         out.append(f"  {{rank=same; {'; '.join(row)};}}")
         if notes:  # left to right: the state, broken, then the notes
             out.append(f"  {' -> '.join(row[1:])} [style=invis];")
@@ -277,20 +277,21 @@ def _dot_transitions(shape: Shape, mark: Highlight) -> list[str]:
             loops.setdefault(row.source, []).append(row)
             continue
         taken = (row.source, row.trigger, row.dest) in mark.steps
-        edge = [f"label=<<b>{_html(row.trigger)}</b> {_html(row.requirement)}>"]
+        edge = [f"label=<<b>{html_text(row.trigger)}</b> {html_text(row.requirement)}>"]
         if shape.is_composite(row.dest):
-            edge.append(f"lhead={_quote('cluster_' + row.dest)}")
-        out.append(f"  {_quote(row.source)} -> {_quote(_entry_node(shape, row.dest))}"
+            edge.append(f"lhead={dot_id('cluster_' + row.dest)}")
+        out.append(f"  {dot_id(row.source)} -> {dot_id(_entry_node(shape, row.dest))}"
                    f" [{', '.join(edge + _taken(taken))}];")
         if shape.is_parallel(row.dest):  # keep every region level with the first one
             for region in shape.children(row.dest)[1:]:
-                out.append(f"  {_quote(row.source)} -> {_quote('start_' + region)}"
+                out.append(f"  {dot_id(row.source)} -> {dot_id('start_' + region)}"
                            " [style=invis];")
     # internal transitions of one state share one loop: stacked loops overlap
     for source, rows in loops.items():
-        label = "<br/>".join(f"<b>{_html(r.trigger)}</b> {_html(r.requirement)}" for r in rows)
+        label = "<br/>".join(f"<b>{html_text(r.trigger)}</b> {html_text(r.requirement)}"
+                             for r in rows)
         taken = any((r.source, r.trigger, r.dest) in mark.steps for r in rows)
-        out.append(f"  {_quote(source)} -> {_quote(source)}"
+        out.append(f"  {dot_id(source)} -> {dot_id(source)}"
                    f" [{', '.join([f'label=<{label}>', *_taken(taken)])}];")
     return out
 
@@ -307,19 +308,20 @@ def _dot_rejections(shape: Shape, mark: Highlight) -> list[str]:
         style = ["style=dashed", f'color="{_FAILED}"', f'fontcolor="{_FAILED}"', "fontsize=9"]
         if mark.failed_from is not None and mark.failed_from.split("_", 1)[0] == source:
             style = [*style[1:], "style=bold", "penwidth=2.6"]
-        label = "<br/>".join(_html(line) for line in lines)
         if not shape.is_composite(source):
-            out.append(f"  {_quote(source)} -> {_quote(BROKEN)}"
+            label = "<br/>".join(html_text(line) for line in lines)
+            out.append(f"  {dot_id(source)} -> {dot_id(BROKEN)}"
                        f" [{', '.join([f'label=<{label}>', *style])}];")
             continue
-        note = _quote(_note_id(source))
+        label = "".join(html_text(line) + '<br align="left"/>' for line in lines)
+        note = dot_id(_note_id(source))
         out.append(f'  {note} [shape=note, style=filled, fillcolor="#fffaf0",'
                    f' color="{_FAILED}", fontcolor="{_FAILED}", fontsize=9,'
-                   f' label=<<b>rejected in {_html(source)}</b><br/>{label}>];')
-        into_note = [f"ltail={_quote('cluster_' + source)}", "arrowhead=none", *style]
-        out.append(f"  {_quote(shape.initial_leaf(source))} -> {note}"
+                   f' label=<<b>rejected in {html_text(source)}</b><br align="left"/>{label}>];')
+        into_note = [f"ltail={dot_id('cluster_' + source)}", "arrowhead=none", *style]
+        out.append(f"  {dot_id(shape.initial_leaf(source))} -> {note}"
                    f" [{', '.join(into_note)}];")
-        out.append(f"  {note} -> {_quote(BROKEN)} [{', '.join(style)}];")
+        out.append(f"  {note} -> {dot_id(BROKEN)} [{', '.join(style)}];")
     return out
 
 

@@ -17,7 +17,7 @@ from typing import Final
 
 import attrs
 
-from zeus_fsm import diagrams, diagrams_sequence
+from zeus_fsm import diagrams, diagrams_lifecycle, diagrams_sequence
 from zeus_fsm.dialects import DIALECT_NAMES
 
 DEFAULT_OUT: Final = Path("diagrams")
@@ -60,6 +60,7 @@ def _sources() -> list[tuple[str, Callable[[], str], Callable[[], str] | None]]:
     for name in DIALECT_NAMES:
         out.append((f"handshake-{name}", partial(diagrams.to_mermaid, name),
                     partial(diagrams.to_dot, name)))
+    out.append(("lifecycle", diagrams_lifecycle.to_mermaid, diagrams_lifecycle.to_dot))
     for name in DIALECT_NAMES:
         out.append((f"sequence-{name}", partial(diagrams_sequence.canonical, name), None))
     return out
