@@ -105,5 +105,9 @@ from zeus_fsm.diagrams_command import diagrams_command  # noqa: E402
 
 main.add_command(diagrams_command)
 
+from zeus_fsm.conformance.command import check  # noqa: E402
+
+main.add_command(check)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,100 @@
+"""`zeus-fsm check [OPTIONS] [-- CMD ARGS...]`: judge a slave, case by case.
+
+Exit status: 0 every case passed, 1 some case failed, 2 a usage error (a -k
+that selects nothing included) or a slave command that cannot be started.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+REFERENCE_PLAN = "zeus_fsm.examples.demo:DemoPlan"
+
+
+def reference_slave(dialect: str) -> tuple[str, ...]:
+    """The bundled reference slave, run by this very interpreter."""
+    return (sys.executable, "-m", "zeus_fsm.slave", "--plan", REFERENCE_PLAN,
+            "--dialect", dialect)
+
+
+@click.command("check", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--dialect", type=click.Choice(["spec", "zeus"]), default="spec",
+              show_default=True, envvar="ZEUS_FSM_DIALECT",
+              help="Wire dialect the slave speaks.")
+@click.option("--timeout", type=click.FloatRange(min=0.05), default=5.0, show_default=True,
+              help="Seconds each step of the handshake may take.")
+@click.option("--id-ok", default="child_ok", show_default=True,
+              help="Plan identifier whose action succeeds ('' : none; its cases skip).")
+@click.option("--id-fail", default="child_fail", show_default=True,
+              help="Plan identifier whose action loads a file, then fails.")
+@click.option("--id-lazy", default="child_lazy", show_default=True,
+              help="Plan identifier whose action succeeds, then loads a file lazily.")
+@click.option("--list", "list_only", is_flag=True, help="Print the selected cases; run nothing.")
+@click.option("--markdown", is_flag=True,
+              help="With --list: the whole catalogue as a Markdown table (all dialects).")
+@click.option("-k", "pattern", metavar="PATTERN",
+              help="Run the cases whose id, requirement or title contains PATTERN "
+                   "(case-insensitive; several: comma-separated).")
+@click.option("--strict", is_flag=True, help="SHOULD-level cases fail instead of warning.")
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a JUnit XML report to FILE.")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a JSON report to FILE.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Cases run at once, each with its own slave [default: CPUs, at most 4].")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="[-- CMD ARGS...]")
+def check(dialect: str, timeout: float, id_ok: str, id_fail: str, id_lazy: str,
+          list_only: bool, markdown: bool, pattern: str | None, strict: bool,
+          junit: Path | None, json_file: Path | None, jobs: int | None,
+          command: tuple[str, ...]) -> None:
+    """Play the master against a slave command and judge it, case by case.
+
+    Each case starts a fresh CMD (default: the bundled reference slave) in its
+    own process group with ZEUS_MASTER_FD set, and kills the group afterwards.
+    See spec/CONFORMANCE.md for what a slave's plan must provide.
+    """
+    from zeus_fsm.conformance import cases as catalogue
+    from zeus_fsm.conformance import report
+    from zeus_fsm.conformance.runner import RunConfig, SlaveStartError, Summary, run
+
+    if markdown and not list_only:
+        raise click.UsageError("--markdown goes with --list")
+    if markdown:
+        click.echo(report.markdown_table(), nl=False)
+        return
+    selected = catalogue.select(dialect, pattern)
+    if not selected:
+        raise click.UsageError(f"-k {pattern!r} selects no case of the {dialect} dialect "
+                               "(see --list)")
+    if list_only:
+        for line in report.case_list(selected):
+            click.echo(line)
+        return
+
+    config = RunConfig(command=command or reference_slave(dialect), dialect=dialect,
+                       timeout=timeout, strict=strict,
+                       ids=catalogue.PlanIds(ok=id_ok, fail=id_fail, lazy=id_lazy))
+    colour = sys.stdout.isatty()
+
+    def style(text: str, name: str) -> str:
+        if not colour:
+            return text
+        return click.style(text, bold=True) if name == "bold" else click.style(text, fg=name)
+
+    text = report.TextReport(lambda line: click.echo(line, color=colour), style)
+    text.start(config, len(selected))
+    try:
+        results = run(selected, config, text.case, jobs or min(4, os.cpu_count() or 1))
+    except SlaveStartError as error:
+        click.echo(f"zeus-fsm check: {error}", err=True)
+        sys.exit(2)
+    text.finish(results)
+    if junit is not None:
+        junit.write_text(report.to_junit(config, results), encoding="utf-8")
+    if json_file is not None:
+        json_file.write_text(report.to_json(config, results), encoding="utf-8")
+    sys.exit(1 if Summary.of(results).failed else 0)

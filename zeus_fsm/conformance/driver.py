@@ -1,0 +1,570 @@
+"""The judge: a small master that drives one slave command for one conformance case.
+
+It is not zeus_fsm.master: a checker needs to observe what a production master
+would hide (which step a slave is in, which files came after its result, a
+registration nobody asked for) and to do things a master never does (send two
+S in one write, start a slave with a broken environment).
+
+Every fact the judge observes becomes an event for that slave's
+machine.Handshake, which raises a ProtocolError naming the broken requirement.
+Facts the machine cannot judge (an extra registration, a missing lazy file)
+are left to the cases, which raise a Violation with their own expectation.
+
+Every wait is bounded by the step timeout; `close()` kills the slave's whole
+process group and closes every fd the judge holds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import IO, cast
+
+import attrs
+
+from zeus_fsm import transport
+from zeus_fsm.dialects import ChannelDecoder, Dialect, PathLineDecoder
+from zeus_fsm.errors import ProtocolError, Role, show_bytes
+from zeus_fsm.events import (
+    ChannelClosed,
+    Deadline,
+    FdKind,
+    PipeClosed,
+    PipePassed,
+    SocketPassed,
+)
+from zeus_fsm.machine import Expectation, Handshake
+from zeus_fsm.messages import (
+    ActionResult,
+    LoadedFiles,
+    Message,
+    PidIdentifier,
+    SpawnCommand,
+    SpawnSlave,
+)
+
+#: How long the judge listens for more events before it calls a slave settled.
+QUIET_SECONDS = 0.1
+#: How long a killed process group gets to disappear before the judge gives up.
+REAP_SECONDS = 2.0
+#: Reads of one pipe per wake-up, so a chatty slave cannot starve the other fds.
+PIPE_READS_PER_WAKE = 16
+#: How much of the slave's stderr a failure report shows.
+STDERR_TAIL_LINES = 6
+
+_UNIX_SOCKETS = (FdKind.UNIX_STREAM, FdKind.UNIX_DGRAM, FdKind.UNIX_SEQPACKET)
+#: Phases of the handshake before the slave is registered, in order.
+_REGISTERING = ("socket", "pid", "pipe")
+
+
+class SlaveStartError(Exception):
+    """The slave command could not be started at all (not found, not executable)."""
+
+
+class Violation(Exception):
+    """A case's explicit expectation did not hold (the machine could not judge it)."""
+
+    def __init__(self, requirement: str, expected: str, actual: str) -> None:
+        self.requirement = requirement
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"{requirement}: expected {expected}; actual {actual}")
+
+
+@attrs.define(eq=False)
+class Session:
+    """One slave (the root or a child) as the judge sees it."""
+
+    label: str  # "the root slave" or "the child 'child_ok'"
+    machine: Handshake
+    sock: socket.socket | None = None  # the slave's socket, once it arrived
+    decoder: ChannelDecoder | None = None
+    pipe_fd: int | None = None
+    pipe_decoder: PathLineDecoder | None = None
+    #: pidfd of the slave's process: the spec dialect's only sign of a closed channel.
+    exit_fd: int | None = None
+    exited: bool = False
+    pid: int | None = None
+    parent_pid: int | None = None
+    identifier: str | None = None
+    result: ActionResult | None = None
+    files: list[bytes] = attrs.Factory(list)
+    files_after_result: list[bytes] = attrs.Factory(list)
+
+    @property
+    def phase(self) -> str:
+        return self.machine.phase
+
+
+@attrs.frozen
+class BadEnvOutcome:
+    """How a slave started with a broken ZEUS_MASTER_FD ended."""
+
+    returncode: int | None  # None: still running when the timeout ran out
+    stderr: bytes
+
+
+class Judge:
+    """Drives one slave command for one case; use as a context manager."""
+
+    def __init__(self, command: Sequence[str], dialect: Dialect, timeout: float) -> None:
+        self.command = list(command)
+        self.dialect = dialect
+        self.timeout = timeout
+        self.sessions: list[Session] = []
+        #: Sockets that arrived on the master socket when no S was waiting for one.
+        self.extra_registrations: list[str] = []
+        #: What the judge is waiting for now: the `Expected:` of a machine verdict.
+        self.expecting = "the slave to start"
+        self._pending: deque[Session] = deque()
+        self._master: socket.socket | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._stderr: IO[bytes] | None = None
+
+    def __enter__(self) -> Judge:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # ---- starting slaves --------------------------------------------------
+
+    def _slave_env(self, master_fd: str | None) -> dict[str, str]:
+        env = dict(os.environ)
+        env["ZEUS_FSM_DIALECT"] = self.dialect.name  # a convenience; CMD may ignore it
+        env.pop(transport.MASTER_FD_ENV, None)
+        if master_fd is not None:
+            env[transport.MASTER_FD_ENV] = master_fd
+        return env
+
+    def _popen(self, env: dict[str, str], pass_fds: Sequence[int]) -> subprocess.Popen[bytes]:
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
+        try:
+            # start_new_session: the slave leads its own process group, killed whole at the end.
+            return subprocess.Popen(self.command, env=env, pass_fds=tuple(pass_fds),
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=self._stderr, start_new_session=True)
+        except OSError as error:
+            raise SlaveStartError(f"cannot start {' '.join(self.command)!r}: {error}") from None
+
+    def start_root(self) -> Session:
+        """Start the slave command with the master socket on ZEUS_MASTER_FD."""
+        master, theirs = transport.master_socketpair()
+        self._master = master
+        try:
+            self._process = self._popen(self._slave_env(str(theirs.fileno())), [theirs.fileno()])
+        finally:
+            transport.close_quietly(theirs)
+        expect = Expectation(identifier=self.dialect.root_identifier,
+                             parent_pid=0 if self.dialect.has_parent_pid else None,
+                             pid=self._process.pid, uid=os.getuid())
+        root = self._new_session("the root slave", expect)
+        root.exit_fd = transport.process_handle(self._process.pid)
+        return root
+
+    def start_with_bad_env(self, variant: str) -> BadEnvOutcome:
+        """Start the slave with ZEUS_MASTER_FD unset, not a number, closed, or not a socket."""
+        pass_fds: list[int] = []
+        held: list[int] = []
+        if variant == "unset":
+            value = None
+        elif variant == "not a number":
+            value = "not-a-number"
+        elif variant == "closed":
+            value = "1000"  # far above what a fresh process has open
+        elif variant == "not a socket":
+            read_end, write_end = transport.make_pipe()
+            held = [read_end, write_end]
+            os.set_inheritable(read_end, True)
+            pass_fds = [read_end]
+            value = str(read_end)
+        else:
+            raise ValueError(f"unknown variant {variant!r}")
+        try:
+            self._process = self._popen(self._slave_env(value), pass_fds)
+        finally:
+            for fd in held:
+                transport.close_quietly(fd)
+        try:
+            code: int | None = self._process.wait(self.timeout)
+        except subprocess.TimeoutExpired:
+            code = None
+        return BadEnvOutcome(code, self.stderr_text())
+
+    def _new_session(self, label: str, expect: Expectation) -> Session:
+        session = Session(label, Handshake(self.dialect, expect))
+        self.sessions.append(session)
+        self._pending.append(session)
+        return session
+
+    # ---- talking to slaves ------------------------------------------------
+
+    def spawn(self, parent: Session, identifier: str, count: int = 1) -> list[Session]:
+        """Send `count` S:<identifier> to a connected slave in ONE write; await nothing yet."""
+        message = SpawnSlave(identifier)
+        self._require_connected(parent, f"{parent.label} to accept S:{identifier}")
+        for _ in range(count):
+            parent.machine.handle(message)  # SPAWN-1: a master bug would raise here
+        children = [
+            self._new_session(f"the child {identifier!r}",
+                              Expectation(identifier=identifier,
+                                          parent_pid=parent.pid
+                                          if self.dialect.has_parent_pid else None,
+                                          uid=os.getuid()))
+            for _ in range(count)]
+        wire = self.dialect.encode(message)
+        if self.dialect.name == "spec" and count > 1:
+            raise ValueError("spec carries one message per datagram: send S one at a time")
+        self._send(parent, wire * count, "SPAWN-2")
+        return children
+
+    def send_command(self, parent: Session, identifier: str) -> None:
+        """Send C:<identifier> (Spawn Command) to a connected slave."""
+        message = SpawnCommand(identifier)
+        self._require_connected(parent, f"{parent.label} to accept C:{identifier}")
+        parent.machine.handle(message)
+        self._send(parent, self.dialect.encode(message), "SPAWN-4")
+
+    def _require_connected(self, session: Session, expected: str) -> None:
+        if session.phase != "connected":
+            raise Violation("SPAWN-2", expected,
+                            f"{session.label} is {session.phase}, not connected")
+
+    def _send(self, session: Session, data: bytes, requirement: str) -> None:
+        try:
+            assert session.sock is not None
+            transport.send_bounded(session.sock, data, self.timeout)
+        except TimeoutError:
+            raise Violation(requirement, f"{session.label} to read {show_bytes(data)}",
+                            f"it did not read for {self.timeout:g} s") from None
+        except OSError as error:
+            raise Violation(requirement, f"{session.label} to read {show_bytes(data)}",
+                            f"sending failed: {error} (its socket is closed)") from None
+
+    # ---- waiting, step by step --------------------------------------------
+
+    def advance(self, session: Session, past: str) -> None:
+        """Wait, one bounded step at a time, until `session` is past phase `past`.
+
+        `past` is one of socket, pid, pipe, action (registered and R received).
+        A step that does not complete in time is a Deadline for the machine.
+        """
+        order = [*_REGISTERING, "action"]
+        waiting = order[: order.index(past) + 1]
+        while session.phase in waiting:
+            phase = session.phase
+            self.expecting = self._step_text(session, phase)
+            if not self.wait_for(_phase_left(session, phase)):
+                if phase == "socket" and session in self._pending and \
+                        session.label.startswith("the child"):
+                    raise Violation("SPAWN-2", self.expecting,
+                                    f"no socket arrived within {self.timeout:g} s")
+                session.machine.handle(Deadline(self.timeout))
+
+    def result(self, session: Session) -> ActionResult:
+        """Wait for the session's R (registering first) and return it."""
+        self.advance(session, "action")
+        assert session.result is not None  # the machine allows no way past `action` without R
+        return session.result
+
+    def connected(self, session: Session, identifier: str) -> None:
+        """Wait until the session sent R:OK; an error result breaks RESULT-2."""
+        result = self.result(session)
+        if not result.ok:
+            raise Violation("RESULT-2", f"R:OK from {session.label} (action {identifier!r})",
+                            f"R with error text {show_bytes((result.error or '').encode())}")
+
+    def closed(self, session: Session) -> None:
+        """Wait until the slave's channel (and, in zeus, its pipe) is closed."""
+        self.result(session)
+        while session.phase == "crashed" or session.phase == "connected":
+            phase = session.phase
+            self.expecting = self._step_text(session, phase)
+            if not self.wait_for(_phase_left(session, phase)):
+                if phase == "connected":
+                    raise Violation("CRASH-1", self.expecting, "its channel is still open")
+                session.machine.handle(Deadline(self.timeout))
+        if session.machine.files_open:
+            self.expecting = f"{session.label} to close its loaded-files pipe with its socket"
+            if not self.wait_for(lambda: not session.machine.files_open):
+                raise Violation("CRASH-1", self.expecting,
+                                f"the pipe was still open {self.timeout:g} s after the socket")
+
+    def _step_text(self, session: Session, phase: str) -> str:
+        d = self.dialect
+        if phase == "socket":
+            kind = "SOCK_STREAM" if d.files_on_pipe else "SOCK_DGRAM"
+            return (f"{session.label} sends one AF_UNIX {kind} socket, alone in one datagram "
+                    f"on ZEUS_MASTER_FD, within {self.timeout:g} s")
+        if phase == "pid":
+            expect = session.machine.expect
+            example = PidIdentifier(pid=expect.pid or 4242, identifier=expect.identifier or "",
+                                    parent_pid=(expect.parent_pid if expect.parent_pid is not None
+                                                else 4241) if d.has_parent_pid else None)
+            return (f"{session.label} sends P first, like {show_bytes(d.encode(example))}, "
+                    f"within {self.timeout:g} s")
+        if phase == "pipe":
+            return (f"{session.label} sends the read end of a pipe right after P, "
+                    f"within {self.timeout:g} s")
+        if phase == "action":
+            return f"{session.label} sends R within {self.timeout:g} s of P"
+        if phase == "crashed":
+            return (f"{session.label} closes its channel within {self.timeout:g} s "
+                    "of its failed result")
+        return f"{session.label} closes its channel within {self.timeout:g} s"
+
+    def wait_for(self, done: Callable[[], bool], seconds: float | None = None) -> bool:
+        """Serve every fd until `done()` holds; False when `seconds` ran out first."""
+        clock = transport.Clock(self.timeout if seconds is None else seconds)
+        while not done():
+            if clock.expired:
+                return False
+            ready = transport.wait_readable(self._handlers().keys(), clock.remaining())
+            self._serve(ready)
+        return True
+
+    def settle(self, quiet: float = QUIET_SECONDS) -> None:
+        """Serve events until none came for `quiet` seconds (at most the step timeout)."""
+        clock = transport.Clock(self.timeout)
+        while not clock.expired:
+            ready = transport.wait_readable(self._handlers().keys(),
+                                            min(quiet, clock.remaining()))
+            if not ready:
+                return
+            self._serve(ready)
+
+    # ---- serving fds ------------------------------------------------------
+
+    def _handlers(self) -> dict[int, tuple[int, Callable[[], None]]]:
+        """fd -> (priority, handler). Pipes are read before sockets so that a file written
+        before R is never mistaken for one written after it."""
+        handlers: dict[int, tuple[int, Callable[[], None]]] = {}
+        if self._master is not None:
+            handlers[self._master.fileno()] = (3, self._on_master)
+        for s in self.sessions:
+            if s.pipe_fd is not None:
+                handlers[s.pipe_fd] = (0, functools.partial(self._on_pipe, s))
+            if s.sock is not None:
+                handlers[s.sock.fileno()] = (1, functools.partial(self._on_socket, s))
+            watch_exit = s.phase == "socket" or not self.dialect.files_on_pipe
+            if s.exit_fd is not None and not s.exited and watch_exit:
+                handlers[s.exit_fd] = (2, functools.partial(self._on_exit, s))
+        return handlers
+
+    def _serve(self, ready: list[int]) -> None:
+        handlers = self._handlers()
+        for _, handler in sorted((handlers[fd] for fd in ready if fd in handlers),
+                                 key=lambda item: item[0]):
+            handler()
+
+    def _on_master(self) -> None:
+        assert self._master is not None
+        received = transport.receive(self._master, 0)
+        if received is None:
+            return
+        kinds = received.kinds
+        sock = None
+        peer_pid = peer_uid = None
+        if len(kinds) == 1 and kinds[0] in _UNIX_SOCKETS:
+            sock = transport.adopt_socket(received.keep(0))
+            creds = transport.peer_credentials(sock)
+            peer_pid, peer_uid = creds.pid, creds.uid
+        received.close()
+        if not self._pending:
+            self.extra_registrations.append(
+                f"{len(kinds)} fd(s) ({', '.join(k.value for k in kinds) or 'none'}) "
+                f"from pid {peer_pid}, payload {show_bytes(received.data)}")
+            transport.close_quietly(sock)
+            return
+        session = self._pending.popleft()
+        try:
+            session.machine.handle(SocketPassed(kinds, received.data, peer_pid, peer_uid))
+        except ProtocolError:
+            transport.close_quietly(sock)
+            raise
+        session.sock = sock
+        session.decoder = self.dialect.channel_decoder(Role.SLAVE)
+        if session.exit_fd is None and peer_pid is not None:
+            session.exit_fd = transport.process_handle(peer_pid)
+            if session.exit_fd is None and not self.dialect.files_on_pipe:
+                self._on_exit(session)  # it is gone already: its channel has ended
+
+    def _on_socket(self, session: Session) -> None:
+        assert session.sock is not None
+        received = transport.receive(session.sock, 0)
+        if received is None:
+            return
+        try:
+            if received.eof:
+                self._hang_up(session)
+                return
+            assert session.decoder is not None
+            try:
+                messages = session.decoder.feed(received.data)
+            except ProtocolError as error:
+                for message in error.salvaged:
+                    self._deliver(session, cast(Message, message))
+                raise error.with_state(session.machine.describe_state()) from None
+            for message in messages:
+                self._deliver(session, message)
+            if received.fds:
+                kinds = received.kinds
+                session.machine.handle(PipePassed(kinds))
+                session.pipe_fd = received.keep(0)
+                transport.set_nonblocking(session.pipe_fd)
+                session.pipe_decoder = self.dialect.pipe_decoder()
+        finally:
+            received.close()
+
+    def _hang_up(self, session: Session) -> None:
+        """The slave's channel ended: the stream's EOF (zeus) or the process's exit (spec)."""
+        if session.sock is not None:
+            transport.close_quietly(session.sock)
+            session.sock = None
+        decoder, session.decoder = session.decoder, None
+        if decoder is not None:
+            try:
+                decoder.close()
+            except ProtocolError as error:
+                raise error.with_state(session.machine.describe_state()) from None
+        session.machine.handle(ChannelClosed())
+
+    def _on_exit(self, session: Session) -> None:
+        session.exited = True
+        if session.phase == "socket":
+            assert self._process is not None
+            code = self._process.poll()
+            raise Violation("SOCKET-2", self.expecting,
+                            f"{session.label} exited (status {code}) before sending its socket")
+        while session.sock is not None:  # datagrams sent before the exit are still queued
+            received = transport.receive(session.sock, 0)
+            if received is None:
+                break
+            kinds = received.kinds
+            received.close()  # fds on a spec slave socket are judged by their kinds alone
+            self._feed_datagram(session, received.data, kinds)
+        self._hang_up(session)
+
+    def _feed_datagram(self, session: Session, data: bytes, kinds: tuple[FdKind, ...]) -> None:
+        assert session.decoder is not None
+        try:
+            messages = session.decoder.feed(data)
+        except ProtocolError as error:
+            raise error.with_state(session.machine.describe_state()) from None
+        for message in messages:
+            self._deliver(session, message)
+        if kinds:
+            session.machine.handle(PipePassed(kinds))
+
+    def _on_pipe(self, session: Session) -> None:
+        assert session.pipe_fd is not None and session.pipe_decoder is not None
+        for _ in range(PIPE_READS_PER_WAKE):
+            chunk = transport.read_pipe(session.pipe_fd)
+            if chunk is None:
+                return
+            if not chunk:
+                transport.close_quietly(session.pipe_fd)
+                session.pipe_fd = None
+                decoder, session.pipe_decoder = session.pipe_decoder, None
+                try:
+                    decoder.close()
+                except ProtocolError as error:
+                    raise error.with_state(session.machine.describe_state()) from None
+                session.machine.handle(PipeClosed())
+                return
+            try:
+                batch = session.pipe_decoder.feed(chunk)
+            except ProtocolError as error:
+                for message in error.salvaged:
+                    self._deliver(session, cast(Message, message))
+                raise error.with_state(session.machine.describe_state()) from None
+            if batch is not None:
+                self._deliver(session, batch)
+
+    def _deliver(self, session: Session, message: Message) -> None:
+        if isinstance(message, SpawnSlave | SpawnCommand):
+            # The machine is role-agnostic: S and C are the master's to send, never the slave's.
+            raise Violation("FRAME-1", f"P, R or F from {session.label}",
+                            f"it sent {show_bytes(self.dialect.encode(message))}, "
+                            "a master-to-slave message")
+        session.machine.handle(message)
+        if isinstance(message, PidIdentifier):
+            session.pid, session.parent_pid = message.pid, message.parent_pid
+            session.identifier = message.identifier
+        elif isinstance(message, ActionResult):
+            session.result = message
+        elif isinstance(message, LoadedFiles):
+            session.files.extend(message.paths)
+            if session.result is not None:
+                session.files_after_result.extend(message.paths)
+
+    # ---- the end ----------------------------------------------------------
+
+    def stderr_text(self) -> bytes:
+        if self._stderr is None:
+            return b""
+        self._stderr.seek(0)
+        return self._stderr.read()
+
+    def stderr_tail(self) -> list[str]:
+        text = self.stderr_text().decode("utf-8", "backslashreplace")
+        return text.splitlines()[-STDERR_TAIL_LINES:]
+
+    def close(self) -> None:
+        """Kill the slave's process group (and any slave that left it), close every fd."""
+        for session in self.sessions:
+            if session.exit_fd is not None:
+                transport.signal_process(session.exit_fd, signal.SIGKILL)
+        if self._process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._process.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):  # SIGKILL cannot be ignored
+                self._process.wait(REAP_SECONDS)
+            _wait_group_gone(self._process.pid, REAP_SECONDS)
+            self._process = None
+        for session in self.sessions:
+            for fd in (session.pipe_fd, session.exit_fd):
+                transport.close_quietly(fd)
+            transport.close_quietly(session.sock)
+            session.pipe_fd = session.exit_fd = session.sock = None
+        transport.close_quietly(self._master)
+        self._master = None
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+
+def _phase_left(session: Session, phase: str) -> Callable[[], bool]:
+    return lambda: session.phase != phase
+
+
+def group_members(pgid: int) -> list[int]:
+    """Pids of live (not zombie) processes in process group `pgid`, from /proc."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat_file:
+                fields = stat_file.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        state, group = fields[0], int(fields[2])
+        if group == pgid and state not in (b"Z", b"X"):
+            members.append(int(entry))
+    return members
+
+
+def _wait_group_gone(pgid: int, seconds: float) -> None:
+    """Grandchildren killed with the group die a moment later; wait for it (bounded)."""
+    end = time.monotonic() + seconds
+    while group_members(pgid) and time.monotonic() < end:
+        time.sleep(0.005)
