@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final, TypeGuard
 
 import attrs
-from transitions.extensions.nesting import HierarchicalMachine
 
 from zeus_fsm.dialects import Dialect
 from zeus_fsm.errors import (
@@ -56,6 +55,38 @@ from zeus_fsm.messages import (
     SpawnSlave,
 )
 from zeus_fsm.requirements import BOTH, SPEC, ZEUS
+
+
+def _load_hierarchical_machine() -> Any:
+    """transitions' HierarchicalMachine without running `transitions/extensions/__init__`.
+
+    That __init__ also imports the Graphviz machines and asyncio (~45 ms by -X
+    importtime), which the handshake never uses, and the slave's start-up must
+    stay light. nesting.py needs only transitions.core. It is loaded under its own
+    name, so a later `import transitions.extensions` reuses this very module.
+    """
+    import importlib.util
+    import os
+    import sys
+
+    import transitions
+
+    name = "transitions.extensions.nesting"
+    if name not in sys.modules:
+        path = os.path.join(os.path.dirname(transitions.__file__), "extensions", "nesting.py")
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+    return sys.modules[name].HierarchicalMachine
+
+
+HierarchicalMachine = _load_hierarchical_machine()
 
 # --------------------------------------------------------------------------
 # The tables

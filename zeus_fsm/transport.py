@@ -256,3 +256,76 @@ class Clock:
     @property
     def expired(self) -> bool:
         return time.monotonic() >= self._end
+
+
+# ---- bounded writes that leave an fd's blocking mode alone (the slave's reporter thread) ----
+
+#: Pipe writes up to this size are atomic: all or nothing (POSIX PIPE_BUF).
+PIPE_BUF = select.PIPE_BUF
+
+
+def fd_is_open(fd: int) -> bool:
+    """Whether `fd` names an open file in this process."""
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
+def _wait_writable(fd: int, clock: Clock) -> None:
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    if not poller.poll(int(clock.remaining() * 1000)):
+        raise TimeoutError(f"fd {fd} not writable within {clock.seconds:g} s")
+
+
+def send_polled(sock: socket.socket, data: bytes, timeout: float) -> None:
+    """Send all of `data` within `timeout` seconds without touching the socket's mode.
+
+    Waits with poll and sends with MSG_DONTWAIT, so another thread may receive on
+    the same socket meanwhile (settimeout would flip the shared fd's O_NONBLOCK).
+    Raises TimeoutError when the peer does not read, OSError when it is gone.
+    """
+    clock = Clock(timeout)
+    view = memoryview(data)
+    while True:
+        try:
+            sent = sock.send(view, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            sent = 0
+        view = view[sent:]
+        if not view:
+            return
+        _wait_writable(sock.fileno(), clock)
+
+
+def write_bounded(fd: int, data: bytes, timeout: float) -> None:
+    """Write all of `data` to a non-blocking fd (a pipe) within `timeout` seconds.
+
+    A write of at most PIPE_BUF bytes to a pipe goes whole or not at all, so a
+    caller that writes such chunks never leaves half a line behind on a timeout.
+    """
+    clock = Clock(timeout)
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+        except BlockingIOError:
+            _wait_writable(fd, clock)
+
+
+def send_fds_polled(sock: socket.socket, payload: bytes, fds: Iterable[int],
+                    timeout: float) -> None:
+    """send_with_fds bounded like send_polled: one sendmsg once there is room.
+
+    Meant for a payload of a byte or a few, which goes whole or not at all.
+    """
+    clock = Clock(timeout)
+    fd_list = list(fds)
+    while True:
+        try:
+            socket.send_fds(sock, [payload], fd_list, socket.MSG_DONTWAIT)
+            return
+        except BlockingIOError:
+            _wait_writable(sock.fileno(), clock)

@@ -1,0 +1,263 @@
+"""A tiny test-only master for the reference slave, built from transport + machine.
+
+It starts `python -m zeus_fsm.slave` with a real master socket, and drives one
+machine.Handshake per registered slave with what it receives, exactly as a
+master would: a slave that breaks a rule makes the harness raise. It is not
+zeus_fsm.master (that is the product); it is the smallest thing that can judge
+the slave in its tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from zeus_fsm import transport
+from zeus_fsm.dialects import Dialect, get_dialect
+from zeus_fsm.errors import Role
+from zeus_fsm.events import ChannelClosed, PipeClosed, PipePassed, SocketPassed
+from zeus_fsm.machine import Expectation, Handshake
+from zeus_fsm.messages import ActionResult, LoadedFiles, Message, PidIdentifier, SpawnSlave
+
+#: Every wait in these tests is bounded by this (seconds).
+TIMEOUT = 10.0
+
+
+class Peer:
+    """One registered slave: its socket, pipe (zeus), handshake and what it sent."""
+
+    def __init__(self, dialect: Dialect, sock_fd: int, handshake: Handshake) -> None:
+        self.dialect = dialect
+        self.sock = transport.adopt_socket(sock_fd)
+        self.peer_pid = transport.peer_credentials(self.sock).pid
+        self.handshake = handshake
+        self.decoder = dialect.channel_decoder(Role.SLAVE)
+        self.pipe_decoder = dialect.pipe_decoder() if dialect.files_on_pipe else None
+        self.pipe: int | None = None
+        self.pidfd: int | None = None
+        self.pid_message: PidIdentifier | None = None
+        self.result: ActionResult | None = None
+        self.files: list[bytes] = []
+        #: How many files had arrived when R arrived (to tell lazy files apart).
+        self.files_at_result: int | None = None
+        self.closed = False
+
+    # ---- what the slave sent ----------------------------------------------------
+
+    @property
+    def pid(self) -> int:
+        assert self.pid_message is not None, "no P yet"
+        return self.pid_message.pid
+
+    @property
+    def files_done(self) -> bool:
+        return not self.handshake.files_open
+
+    def pump(self, timeout: float) -> None:
+        """Wait up to `timeout` for the slave, then take in whatever it sent."""
+        watched = [fd for fd in (None if self.closed else self.sock.fileno(), self.pipe,
+                                 self.pidfd if not self.dialect.files_on_pipe else None)
+                   if fd is not None]
+        if not watched:
+            return
+        ready = transport.wait_readable(watched, timeout)
+        if not self.closed and self.sock.fileno() in ready:
+            self._read_socket()
+        if self.pipe is not None and self.pipe in ready:
+            self._read_pipe()
+        if self.pidfd is not None and self.pidfd in ready and not self.closed \
+                and not self.dialect.files_on_pipe:
+            # spec: a datagram socket has no EOF; the process's exit closes the channel.
+            while transport.wait_readable([self.sock.fileno()], 0):
+                self._read_socket()
+            self._handle(ChannelClosed())
+            self.closed = True
+
+    def wait_until(self, done: Callable[[], bool], what: str,
+                   timeout: float = TIMEOUT) -> None:
+        clock = transport.Clock(timeout)
+        while not done():
+            if clock.expired:
+                raise AssertionError(f"slave {self.pid_message}: no {what} within {timeout} s "
+                                     f"(state {self.handshake.describe_state()})")
+            self.pump(min(0.05, clock.remaining()))
+
+    def wait_result(self) -> ActionResult:
+        self.wait_until(lambda: self.result is not None, "R")
+        assert self.result is not None
+        return self.result
+
+    def wait_files(self, paths: frozenset[bytes] | set[bytes]) -> None:
+        self.wait_until(lambda: paths <= set(self.files),
+                        f"loaded files {sorted(paths - set(self.files))}")
+
+    def wait_closed(self) -> None:
+        self.wait_until(lambda: self.closed and self.files_done, "channel close")
+
+    def send(self, data: bytes) -> None:
+        """Raw bytes to the slave (S and C messages, or several in one write)."""
+        transport.send_polled(self.sock, data, TIMEOUT)
+
+    def send_message(self, message: Message) -> None:
+        self.send(self.dialect.encode(message))
+
+    def close(self) -> None:
+        for fd in (self.pipe, self.pidfd):
+            transport.close_quietly(fd)
+        self.pipe = self.pidfd = None
+        transport.close_quietly(self.sock)
+
+    # ---- reading ----------------------------------------------------------------
+
+    def _handle(self, event: object) -> None:
+        self.handshake.handle(event)  # type: ignore[arg-type]
+
+    def _read_socket(self) -> None:
+        received = transport.receive(self.sock, 0)
+        if received is None:
+            return
+        try:
+            if received.eof:
+                self._handle(ChannelClosed())
+                self.closed = True
+                return
+            for message in self.decoder.feed(received.data) if received.data else []:
+                self._handle(message)
+                self._record(message)
+            if received.fds:  # zeus: the pipe, after the bytes it came with
+                self._handle(PipePassed(received.kinds))
+                self.pipe = received.keep(0)
+                transport.set_nonblocking(self.pipe)
+        finally:
+            received.close()
+
+    def _read_pipe(self) -> None:
+        assert self.pipe is not None and self.pipe_decoder is not None
+        data = transport.read_pipe(self.pipe)
+        if data is None:
+            return
+        if not data:
+            self.pipe_decoder.close()
+            self._handle(PipeClosed())
+            transport.close_quietly(self.pipe)
+            self.pipe = None
+            return
+        batch = self.pipe_decoder.feed(data)
+        if batch is not None:
+            self._handle(batch)
+            self.files.extend(batch.paths)
+
+    def _record(self, message: Message) -> None:
+        if isinstance(message, PidIdentifier):
+            self.pid_message = message
+            self.pidfd = transport.process_handle(message.pid)
+        elif isinstance(message, ActionResult):
+            self.result = message
+            self.files_at_result = len(self.files)
+        elif isinstance(message, LoadedFiles):
+            self.files.extend(message.paths)
+
+
+class Harness:
+    """Starts the reference slave with a real master socket and registers its slaves."""
+
+    def __init__(self, dialect_name: str, plan: str | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        self.dialect = get_dialect(dialect_name)
+        self.master, theirs = transport.master_socketpair()
+        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - the slaves' log, closed in close()
+        command = [sys.executable, "-m", "zeus_fsm.slave", "--dialect", dialect_name]
+        if plan is not None:
+            command += ["--plan", plan]
+        self.process = subprocess.Popen(
+            command, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+            stderr=self.stderr, start_new_session=True,  # one process group to kill at the end
+            env={**os.environ, **(env or {}), transport.MASTER_FD_ENV: str(theirs.fileno())})
+        theirs.close()
+        self.peers: list[Peer] = []
+
+    def accept(self, expect: Expectation) -> Peer:
+        """One registration on the master socket, up to R (or its channel's end)."""
+        received = transport.receive(self.master, TIMEOUT)
+        assert received is not None, f"no slave socket on the master socket within {TIMEOUT} s"
+        handshake = Handshake(self.dialect, expect)
+        try:
+            kinds = received.kinds
+            sock_fd = received.keep(0) if received.fds else None
+        finally:
+            received.close()
+        if sock_fd is None:
+            handshake.handle(SocketPassed(kinds=kinds, payload=received.data))
+        assert sock_fd is not None
+        peer = Peer(self.dialect, sock_fd, handshake)
+        self.peers.append(peer)
+        creds = transport.peer_credentials(peer.sock)
+        handshake.handle(SocketPassed(kinds=kinds, payload=received.data,
+                                      peer_pid=creds.pid, peer_uid=creds.uid))
+        peer.wait_until(lambda: peer.result is not None or peer.closed, "R")
+        return peer
+
+    def start(self) -> Peer:
+        """The root slave, registered, its R received."""
+        return self.accept(Expectation(
+            identifier=self.dialect.root_identifier,
+            parent_pid=0 if self.dialect.has_parent_pid else None,
+            pid=self.process.pid, uid=os.getuid()))
+
+    def child_expectation(self, parent: Peer, identifier: str | None) -> Expectation:
+        return Expectation(identifier=identifier,
+                           parent_pid=parent.pid if self.dialect.has_parent_pid else None,
+                           uid=os.getuid())
+
+    def spawn(self, parent: Peer, identifier: str) -> Peer:
+        parent.send_message(SpawnSlave(identifier))
+        return self.accept(self.child_expectation(parent, identifier))
+
+    def stderr_text(self) -> str:
+        self.stderr.seek(0)
+        return self.stderr.read().decode("utf-8", "replace")
+
+    def close(self) -> list[int]:
+        """Stop every slave, close every channel; return the pids still alive.
+
+        Children go first, newest first (a child registers after its parent), each
+        killed while its parent lives: the parent must reap it, or it stays a zombie
+        and is reported. The root is ours to reap; its process group goes last.
+        """
+        unreaped: list[int] = []
+        for peer in reversed(self.peers):
+            if peer.pidfd is not None and peer.pid != self.process.pid:
+                with contextlib.suppress(ProcessLookupError):
+                    signal.pidfd_send_signal(peer.pidfd, signal.SIGKILL)
+                unreaped += wait_gone([peer.pid])
+        for peer in self.peers:
+            peer.close()
+        self.master.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(TIMEOUT)
+        self.stderr.close()
+        pids = [p.pid_message.pid for p in self.peers if p.pid_message is not None]
+        return sorted(set(unreaped + wait_gone(pids)))
+
+
+def alive(pid: int) -> bool:
+    """Whether a process (a zombie too) with this pid exists."""
+    return Path(f"/proc/{pid}").exists()
+
+
+def wait_gone(pids: list[int], timeout: float = 5.0) -> list[int]:
+    """Wait until these processes are gone (reaped); return those that are not."""
+    deadline = time.monotonic() + timeout
+    left = [pid for pid in pids if alive(pid)]
+    while left and time.monotonic() < deadline:
+        time.sleep(0.01)
+        left = [pid for pid in left if alive(pid)]
+    return left

@@ -1,0 +1,211 @@
+"""The reference slave as a real process, judged by a tiny master (tests/slave_harness.py).
+
+Every exchange goes through a machine.Handshake on the harness side, so a slave
+that broke a rule (wrong fd type, P pid not its SO_PEERCRED pid, files after the
+channel closed...) fails these tests by raising, besides the explicit asserts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from slave_harness import TIMEOUT, Harness, alive, wait_gone
+
+from zeus_fsm.dialects import DIALECT_NAMES
+from zeus_fsm.examples.demo import EXPECTED_FILES, FAIL_MESSAGE
+from zeus_fsm.messages import SpawnCommand, SpawnSlave
+
+
+@pytest.fixture(params=DIALECT_NAMES)
+def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
+    started = Harness(request.param)
+    try:
+        yield started
+    finally:
+        left = started.close()
+        assert not left, f"slave processes left behind: {left}"
+
+
+def assert_reported_once_and_absolute(files: list[bytes]) -> None:
+    assert len(files) == len(set(files)), f"a path was reported twice: {files}"
+    assert all(os.path.isabs(path) for path in files), files
+    assert all(os.path.realpath(path) == path for path in files), "paths are not resolved"
+
+
+def test_root_boots_and_reports_exactly_its_files(harness: Harness) -> None:
+    root = harness.start()
+
+    assert root.result is not None and root.result.ok
+    assert root.pid == root.peer_pid == harness.process.pid
+    root.wait_files(EXPECTED_FILES["boot"])
+    assert_reported_once_and_absolute(root.files)
+    own = {path for path in root.files if b"/zeus_fsm/examples/" in path}
+    assert own == EXPECTED_FILES["boot"]
+
+
+def test_child_ok_registers_with_its_parent_and_reports_only_its_own_files(
+        harness: Harness) -> None:
+    root = harness.start()
+    child = harness.spawn(root, "child_ok")
+
+    assert child.wait_result().ok
+    assert child.pid == child.peer_pid != root.pid
+    assert child.pid_message is not None
+    if harness.dialect.has_parent_pid:
+        assert child.pid_message.parent_pid == root.pid
+    else:
+        assert child.pid_message.parent_pid is None
+    child.wait_files(EXPECTED_FILES["child_ok"])
+    root.wait_files(EXPECTED_FILES["boot"])
+    child.pump(0.1)  # anything more would arrive within a few reporter ticks
+    assert_reported_once_and_absolute(child.files)
+    own = {path for path in child.files if b"/zeus_fsm/examples/" in path}
+    assert own == EXPECTED_FILES["child_ok"]
+
+
+def test_child_fail_sends_a_traceback_then_its_files_then_closes(harness: Harness) -> None:
+    root = harness.start()
+    child = harness.spawn(root, "child_fail")
+
+    result = child.wait_result()
+    assert result.error is not None
+    assert result.error.startswith("Traceback (most recent call last):\n")
+    assert re.search(r'File ".*/zeus_fsm/examples/demo\.py", line \d+, in child_fail\n',
+                     result.error)
+    assert result.error.endswith(f"RuntimeError: {FAIL_MESSAGE}\n")
+    child.wait_closed()  # the machine refuses files after the close: all came before
+    assert set(child.files) == EXPECTED_FILES["child_fail"]
+    assert_reported_once_and_absolute(child.files)
+    # The root reaped it (no zombie) and still serves.
+    assert wait_gone([child.pid]) == []
+    assert alive(root.pid)
+    assert harness.spawn(root, "child_ok").wait_result().ok
+
+
+def test_child_lazy_reports_a_file_loaded_after_its_result(harness: Harness) -> None:
+    root = harness.start()
+    child = harness.spawn(root, "child_lazy")
+
+    assert child.wait_result().ok
+    child.wait_files(EXPECTED_FILES["child_lazy"])
+    assert child.files_at_result is not None
+    late = child.files[child.files_at_result:]
+    assert set(EXPECTED_FILES["child_lazy"]) <= set(late), "lazy file came before R"
+    assert_reported_once_and_absolute(child.files)
+
+
+def test_unknown_identifier_is_an_error_result_not_a_hang(harness: Harness) -> None:
+    root = harness.start()
+    child = harness.spawn(root, "no_such_action")
+
+    result = child.wait_result()
+    assert result.error is not None
+    assert "LookupError: plan DemoPlan has no action 'no_such_action'" in result.error
+    child.wait_closed()
+    assert wait_gone([child.pid]) == []
+
+
+def test_two_spawns_in_one_write_both_spawn(harness: Harness) -> None:
+    root = harness.start()
+    first = harness.dialect.encode(SpawnSlave("child_ok"))
+    second = harness.dialect.encode(SpawnSlave("child_lazy"))
+    if harness.dialect.name == "zeus":
+        root.send(first + second)  # SPAWN-3: one read, two frames
+    else:
+        root.send(first)  # spec: a datagram is one message; send them back to back
+        root.send(second)
+
+    children = [harness.accept(harness.child_expectation(root, None)) for _ in range(2)]
+
+    assert {c.pid_message.identifier for c in children if c.pid_message} == {
+        "child_ok", "child_lazy"}
+    assert all(c.wait_result().ok for c in children)
+    assert len({c.pid for c in children}) == 2
+
+
+def test_command_is_refused_in_the_log_and_the_slave_keeps_serving(harness: Harness) -> None:
+    root = harness.start()
+    root.send_message(SpawnCommand("console"))
+
+    child = harness.spawn(root, "child_ok")
+
+    assert child.wait_result().ok
+    refusals = [line for line in harness.stderr_text().splitlines() if "C:console" in line]
+    assert len(refusals) == 1 and "refusing" in refusals[0], harness.stderr_text()
+
+
+def test_zeus_root_exits_zero_when_the_master_closes_its_socket() -> None:
+    harness = Harness("zeus")
+    try:
+        root = harness.start()
+        root.sock.close()
+        assert harness.process.wait(TIMEOUT) == 0
+    finally:
+        assert harness.close() == []
+
+
+# ---- bad ZEUS_MASTER_FD: exit 2 with one line that says which --------------------------
+
+
+def _run_slave(env_fd: str | None,
+               pass_fds: tuple[int, ...] = ()) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "ZEUS_MASTER_FD"}
+    if env_fd is not None:
+        env["ZEUS_MASTER_FD"] = env_fd
+    return subprocess.run([sys.executable, "-m", "zeus_fsm.slave"], env=env, pass_fds=pass_fds,
+                          capture_output=True, text=True, timeout=TIMEOUT, check=False)
+
+
+@pytest.mark.parametrize(("value", "says"), [
+    (None, "ZEUS_MASTER_FD is not set"),
+    ("seven", "ZEUS_MASTER_FD='seven' is not a number"),
+    ("987", "ZEUS_MASTER_FD=987 is not an open file descriptor"),
+])
+def test_bad_master_fd_exits_nonzero_with_one_line(value: str | None, says: str) -> None:
+    run = _run_slave(value)
+    assert run.returncode == 2
+    assert run.stderr.count("\n") == 1 and says in run.stderr, run.stderr
+
+
+def test_master_fd_that_is_not_a_socket_exits_nonzero_with_one_line() -> None:
+    read_end, write_end = os.pipe()
+    try:
+        run = _run_slave(str(read_end), pass_fds=(read_end,))
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert run.returncode == 2
+    assert run.stderr.count("\n") == 1, run.stderr
+    assert f"ZEUS_MASTER_FD={read_end} is a pipe (FIFO), not an AF_UNIX socket" in run.stderr
+
+
+def test_master_fd_that_is_a_tcp_socket_is_refused() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+        run = _run_slave(str(tcp.fileno()), pass_fds=(tcp.fileno(),))
+    assert run.returncode == 2
+    assert "not an AF_UNIX socket" in run.stderr and run.stderr.count("\n") == 1
+
+
+# ---- start-up stays light -------------------------------------------------------------
+
+HEAVY = re.compile(r"^(click|hypothesis|graphviz|pytest|asyncio|zeus_fsm\.(cli|diagrams\w*|"
+                   r"conformance|master\w*|export|observe|lifecycle)|transitions\.extensions\."
+                   r"(diagrams\w*|asyncio|factory|locking))(\.|$)")
+
+
+def test_slave_start_up_imports_no_cli_diagram_or_test_machinery() -> None:
+    """The slave's whole start-up (it imports everything before reading its env)."""
+    env = {k: v for k, v in os.environ.items() if k != "ZEUS_MASTER_FD"}
+    run = subprocess.run([sys.executable, "-X", "importtime", "-m", "zeus_fsm.slave"],
+                         env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False)
+    modules = [line.split("|")[-1].strip() for line in run.stderr.splitlines()
+               if line.startswith("import time:") and "|" in line]
+    assert "zeus_fsm.machine" in modules and "zeus_fsm.tracking" in modules, run.stderr
+    heavy = [name for name in modules if HEAVY.match(name)]
+    assert heavy == [], f"the slave's start-up imports {heavy}"

@@ -1,0 +1,472 @@
+"""The Python reference slave: `python -m zeus_fsm.slave --plan MODULE:CLASS [--dialect D]`.
+
+Every step goes through the slave's own machine.Handshake before it goes on the
+wire: the slave feeds its machine exactly what the master will receive, so it
+cannot break a rule of the handshake without raising first::
+
+    env -> socketpair, remote over the master socket -> P -> [pipe, zeus]
+        -> action -> R -> serve S (each forks a child that starts over at the socketpair)
+
+Start-up imports only what talking needs: no click, no diagrams, no hypothesis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import os
+import signal
+import socket
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from types import FrameType, TracebackType
+from typing import NoReturn
+
+import attrs
+
+from zeus_fsm import transport
+from zeus_fsm.dialects import DIALECT_NAMES, Dialect, get_dialect
+from zeus_fsm.errors import BadEnvironment, ProtocolError, Role, UnexpectedEvent
+from zeus_fsm.events import ChannelClosed, Event, FdKind, PipeClosed, PipePassed, SocketPassed
+from zeus_fsm.machine import Expectation, Handshake
+from zeus_fsm.messages import (
+    ActionResult,
+    LoadedFiles,
+    Message,
+    PidIdentifier,
+    SpawnCommand,
+    SpawnSlave,
+)
+from zeus_fsm.tracking import FileTracker
+
+DEFAULT_PLAN = "zeus_fsm.examples.demo:DemoPlan"
+DIALECT_ENV = "ZEUS_FSM_DIALECT"
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_ENV = 2
+
+#: A handshake message the master does not take within this many seconds: give up.
+SEND_TIMEOUT = 5.0
+#: One loaded-files send by the reporter; what does not go out is retried later.
+REPORT_TIMEOUT = 1.0
+#: The last loaded files, before R:<error> and before closing the channel.
+FLUSH_TIMEOUT = 5.0
+#: The serve loop wakes at least this often (children are also reaped on SIGCHLD).
+SERVE_TICK = 0.5
+#: CHAN-1: the pipe's fd rides on one NUL byte.
+PIPE_PAYLOAD = b"\0"
+
+_UNIX_SOCKETS = (FdKind.UNIX_DGRAM, FdKind.UNIX_STREAM, FdKind.UNIX_SEQPACKET)
+
+
+def log(message: str) -> None:
+    sys.stderr.write(f"zeus_fsm.slave[{os.getpid()}]: {message}\n")
+    sys.stderr.flush()
+
+
+# --------------------------------------------------------------------------
+# Set-up: the master socket from the environment
+# --------------------------------------------------------------------------
+
+
+def master_socket_from_env(environ: Mapping[str, str]) -> socket.socket:
+    """SOCKET-5: the inherited master socket, or BadEnvironment saying what is wrong."""
+    env = transport.MASTER_FD_ENV
+    raw = environ.get(env)
+    if raw is None:
+        raise BadEnvironment(f"{env} is not set")
+    try:
+        fd = int(raw)
+    except ValueError:
+        raise BadEnvironment(f"{env}={raw!r} is not a number") from None
+    if fd < 0 or not transport.fd_is_open(fd):
+        raise BadEnvironment(f"{env}={fd} is not an open file descriptor (closed)")
+    kind = transport.fd_kind(fd)
+    if kind not in _UNIX_SOCKETS:
+        raise BadEnvironment(f"{env}={fd} is a {kind.value}, not an AF_UNIX socket")
+    return transport.adopt_socket(fd)
+
+
+def watch_master(master: socket.socket) -> int | None:
+    """A pidfd for the process that made the master socket (SO_PEERCRED of a socketpair).
+
+    A SOCK_DGRAM socket gives no end-of-file when its peer closes (spec), so
+    the master's exit is how a slave learns that nobody will send S any more.
+    """
+    try:
+        pid = transport.peer_credentials(master).pid
+    except OSError:
+        return None
+    if pid <= 0 or pid == os.getpid():
+        return None
+    return transport.process_handle(pid)
+
+
+@attrs.define
+class World:
+    """What every slave of one tree shares, inherited through fork."""
+
+    dialect: Dialect
+    master: socket.socket
+    plan_ref: str
+    master_watch: int | None
+    plan: object | None = None  # set by the root's action
+
+
+# --------------------------------------------------------------------------
+# The plan: one method per identifier
+# --------------------------------------------------------------------------
+
+
+def load_plan(ref: str) -> object:
+    module_name, _, class_name = ref.partition(":")
+    return getattr(importlib.import_module(module_name), class_name)()
+
+
+def plan_action(plan: object, identifier: str) -> Callable[[], object]:
+    """RESULT-5: an identifier with no action raises here, inside the action."""
+    method = None
+    if identifier.isidentifier() and not identifier.startswith("_"):
+        method = getattr(plan, identifier, None)
+    if not callable(method):
+        raise LookupError(f"plan {type(plan).__qualname__} has no action {identifier!r}")
+    return method  # type: ignore[no-any-return]
+
+
+def _plan_frames(tb: TracebackType | None) -> TracebackType | None:
+    """Drop the slave's own frames from the top: the traceback starts in the plan."""
+    while tb is not None and tb.tb_frame.f_globals is globals():
+        tb = tb.tb_next
+    return tb
+
+
+def error_text(error: BaseException, dialect: Dialect) -> str:
+    """R's error text: the traceback as Python prints it to stderr, cut to fit FRAME-3."""
+    text = "".join(traceback.format_exception(error))
+    # A NUL would end a zeus frame early; the console would not show one either.
+    return dialect.truncate_error(text.replace("\0", "\\0"))
+
+
+# --------------------------------------------------------------------------
+# One slave process
+# --------------------------------------------------------------------------
+
+
+class Slave:
+    """One slave process: its own socket (and pipe), handshake, loaded files, children."""
+
+    def __init__(self, world: World, identifier: str, parent_pid: int | None,
+                 handshake: Handshake | None = None) -> None:
+        self.world = world
+        self.dialect = world.dialect
+        self.identifier = identifier
+        self.handshake = handshake or Handshake(world.dialect)
+        self.handshake.expect = Expectation(identifier=identifier, parent_pid=parent_pid,
+                                            pid=os.getpid(), uid=os.getuid())
+        # The reporter thread feeds the machine too; held only around handle(), never I/O.
+        self.lock = threading.Lock()
+        self.local: socket.socket | None = None
+        self.pipe: int | None = None
+        self.children: set[int] = set()
+        #: A handshake built while idle, so a forked child need not build its own.
+        self.spare: Handshake | None = None
+        report = self._report_lines if self.dialect.files_on_pipe else self._report_datagrams
+        self.tracker = FileTracker(report)
+
+    @property
+    def channel(self) -> socket.socket:
+        assert self.local is not None, "the slave's socket is made in send_socket"
+        return self.local
+
+    def run(self) -> int:
+        """The whole life of this slave; returns its exit code."""
+        self.send_socket()
+        self.send_pid()
+        if self.dialect.files_on_pipe:
+            self.send_pipe()
+        error = self.run_action()
+        if error is not None:
+            return self.crash(error)
+        self.send(ActionResult())
+        self.tracker.start_reporter()
+        return self.serve()
+
+    # ---- talking: the machine first, then the wire ---------------------------
+
+    def feed(self, event: Event) -> None:
+        with self.lock:
+            self.handshake.handle(event)
+
+    def send(self, message: Message) -> None:
+        self.feed(message)
+        transport.send_polled(self.channel, self.dialect.encode(message), SEND_TIMEOUT)
+
+    # ---- the handshake, one step each ------------------------------------------
+
+    def send_socket(self) -> None:
+        """Step 1: a new socketpair; `remote` goes to the master, one fd in one datagram."""
+        local, remote = transport.slave_socketpair(self.dialect.slave_socket_type)
+        self.local = local
+        try:
+            peer = transport.peer_credentials(remote)
+            self.feed(SocketPassed(kinds=(transport.fd_kind(remote.fileno()),),
+                                   payload=self.dialect.socket_payload,
+                                   peer_pid=peer.pid, peer_uid=peer.uid))
+            transport.send_fds_polled(self.world.master, self.dialect.socket_payload,
+                                      [remote.fileno()], SEND_TIMEOUT)
+        finally:
+            remote.close()
+
+    def send_pid(self) -> None:
+        """Step 2: P with this process's pid (and, in zeus, the forking slave's pid)."""
+        expect = self.handshake.expect
+        self.send(PidIdentifier(pid=os.getpid(), identifier=self.identifier,
+                                parent_pid=expect.parent_pid))
+
+    def send_pipe(self) -> None:
+        """zeus, right after P: the read end of the loaded-files pipe (CHAN-1)."""
+        read_end, write_end = transport.make_pipe()
+        self.pipe = write_end
+        transport.set_nonblocking(write_end)  # the reporter's writes are bounded
+        try:
+            self.feed(PipePassed(kinds=(transport.fd_kind(read_end),)))
+            transport.send_fds_polled(self.channel, PIPE_PAYLOAD, [read_end], SEND_TIMEOUT)
+        finally:
+            transport.close_quietly(read_end)
+
+    def run_action(self) -> BaseException | None:
+        """Step 3: the root loads the plan and runs `boot`; a child runs its identifier."""
+        self.tracker.start_action()
+        try:
+            if self.world.plan is None:
+                self.world.plan = load_plan(self.world.plan_ref)
+                plan_action(self.world.plan, "boot")()
+            else:
+                plan_action(self.world.plan, self.identifier)()
+        except BaseException as error:  # SystemExit and KeyboardInterrupt fail it too
+            return error.with_traceback(_plan_frames(error.__traceback__))
+        return None
+
+    def crash(self, error: BaseException) -> int:
+        """CRASH-1: the files loaded so far and those in the traceback, R, then close."""
+        self.tracker.note_traceback(error)
+        text = error_text(error, self.dialect)
+        self.tracker.flush(FLUSH_TIMEOUT)
+        self.send(ActionResult(error=text))
+        return self.close(EXIT_FAILED)
+
+    # ---- loaded files (called by the tracker, from the reporter thread too) -------
+
+    def _report_datagrams(self, paths: Sequence[bytes]) -> int:
+        """spec: one F datagram per path (FILES-4)."""
+        for count, path in enumerate(paths):
+            message = LoadedFiles((path,))
+            self.feed(message)
+            try:
+                transport.send_polled(self.channel, self.dialect.encode(message),
+                                      REPORT_TIMEOUT)
+            except TimeoutError:
+                return count
+        return len(paths)
+
+    def _report_lines(self, paths: Sequence[bytes]) -> int:
+        """zeus: lines on the pipe (FILES-5), in atomic writes of whole lines."""
+        assert self.pipe is not None, "the pipe is made in send_pipe"
+        sent = 0
+        for chunk in _line_chunks(paths, transport.PIPE_BUF):
+            message = LoadedFiles(chunk)
+            self.feed(message)
+            try:
+                transport.write_bounded(self.pipe, self.dialect.encode(message), REPORT_TIMEOUT)
+            except TimeoutError:
+                return sent
+            sent += len(chunk)
+        return sent
+
+    # ---- connected: serving S and C ------------------------------------------------
+
+    def serve(self) -> int:
+        """Until the master goes away: fork a child per S, refuse C, reap children."""
+        signal.signal(signal.SIGCHLD, self._on_sigchld)
+        decoder = self.dialect.channel_decoder(Role.MASTER)
+        local = self.channel.fileno()
+        watch = self.world.master_watch
+        self.spare = Handshake(self.dialect)
+        while True:
+            ready = transport.wait_readable([local] if watch is None else [local, watch],
+                                            SERVE_TICK)
+            self.reap()
+            if local in ready:
+                received = transport.receive(self.channel, 0)
+                if received is None:
+                    continue
+                received.close()  # a master passes no fds to a slave: keep none
+                if received.eof:  # the master closed its end
+                    return self.close(EXIT_OK)
+                if received.data:
+                    self.obey_all(decoder.feed, received.data)
+            elif watch is not None and watch in ready:  # spec: no EOF, the master exited
+                return self.close(EXIT_OK)
+
+    def obey_all(self, decode: Callable[[bytes], list[Message]], data: bytes) -> None:
+        """SPAWN-3: every message of one read, even those before a bad one."""
+        try:
+            messages = decode(data)
+        except ProtocolError as error:
+            for message in error.salvaged:
+                self.obey(message)  # type: ignore[arg-type]
+            raise
+        for message in messages:
+            self.obey(message)
+
+    def obey(self, message: Message) -> None:
+        if isinstance(message, SpawnSlave):
+            self.feed(message)
+            self.spawn(message.identifier)
+        elif isinstance(message, SpawnCommand):
+            self.feed(message)
+            log(f"refusing C:{message.identifier}: this slave does not run commands "
+                "(SPAWN-4); still serving S")
+        else:
+            raise UnexpectedEvent(f"the master sent {type(message).__name__}, which only a "
+                                  "slave sends", culprit=Role.MASTER, requirement="FRAME-1",
+                                  state=self.handshake.describe_state())
+
+    def spawn(self, identifier: str) -> None:
+        """SPAWN-2: fork one child that boots `identifier`; this process keeps serving."""
+        handshake, self.spare = self.spare or Handshake(self.dialect), None
+        forker = os.getpid()
+        sys.stdout.flush()  # or the child would write the parent's buffered output again
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the child never returns into this (its parent's) serve loop
+            try:
+                code = self.become_child(identifier, forker, handshake)
+            except BaseException:
+                traceback.print_exc()
+                code = EXIT_FAILED
+            _exit(code)
+        self.children.add(pid)
+        self.spare = Handshake(self.dialect)
+
+    def become_child(self, identifier: str, forker: int, handshake: Handshake) -> int:
+        """In the forked child: drop what belongs to the parent, then a whole new slave.
+
+        The parent's reporter thread did not survive the fork; the child's Slave
+        makes a fresh tracker (new locks, new thread) that reports only its own files.
+        """
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        transport.close_quietly(self.local)
+        transport.close_quietly(self.pipe)
+        parent_pid = forker if self.dialect.has_parent_pid else None
+        return run_slave(Slave(self.world, identifier, parent_pid, handshake))
+
+    def reap(self) -> None:
+        """Collect exited children (only ours: the plan may have its own subprocesses)."""
+        for pid in list(self.children):
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            if done:
+                self.children.discard(pid)
+
+    def _on_sigchld(self, _signum: int, _frame: FrameType | None) -> None:
+        self.reap()
+
+    # ---- the end ----------------------------------------------------------------------
+
+    def close(self, code: int) -> int:
+        """Report what is left, close the channel (the machine first), return `code`."""
+        self.tracker.stop_reporter(2 * REPORT_TIMEOUT)
+        if self.local is not None:
+            self.tracker.flush(FLUSH_TIMEOUT)
+        if self.handshake.phase in ("connected", "crashed"):
+            with contextlib.suppress(ProtocolError):
+                self.feed(ChannelClosed())
+                if self.dialect.files_on_pipe:
+                    self.feed(PipeClosed())
+        transport.close_quietly(self.local)
+        transport.close_quietly(self.pipe)
+        self.local = self.pipe = None
+        failure = self.tracker.failure
+        if failure is not None and not isinstance(failure, OSError):
+            log(f"stopped reporting loaded files: {failure}")
+        if self.tracker.pending and failure is None:
+            log(f"{self.tracker.pending} loaded files could not be reported in time")
+        return code
+
+
+def _line_chunks(paths: Sequence[bytes], limit: int) -> Iterator[list[bytes]]:
+    """Paths grouped so each group's lines fit in `limit` bytes (one atomic pipe write)."""
+    chunk: list[bytes] = []
+    size = 0
+    for path in paths:
+        if chunk and size + len(path) + 1 > limit:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(path)
+        size += len(path) + 1
+    if chunk:
+        yield chunk
+
+
+def run_slave(slave: Slave) -> int:
+    """Run one slave; a broken rule or a dead channel is one line on stderr and exit 1."""
+    try:
+        return slave.run()
+    except (ProtocolError, OSError) as error:
+        log(f"{type(error).__name__}: {error}")
+        return slave.close(EXIT_FAILED)
+
+
+def _exit(code: int) -> NoReturn:
+    """Leave now: flush stdio, skip atexit handlers and whatever fork copied."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
+
+
+# --------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m zeus_fsm.slave",
+        description="The Python reference slave of the Zeus handshake. The master starts it "
+                    f"with {transport.MASTER_FD_ENV} naming the inherited master socket.")
+    parser.add_argument("--plan", default=DEFAULT_PLAN, metavar="MODULE:CLASS",
+                        help=f"the plan: one method per identifier (default {DEFAULT_PLAN})")
+    parser.add_argument("--dialect", default=os.environ.get(DIALECT_ENV, "spec"),
+                        help=f"spec or zeus (default: ${DIALECT_ENV}, else spec)")
+    args = parser.parse_args(argv)
+    if args.dialect not in DIALECT_NAMES:
+        parser.error(f"unknown dialect {args.dialect!r}; choose from {', '.join(DIALECT_NAMES)}")
+    module_name, colon, class_name = args.plan.partition(":")
+    if not (module_name and colon and class_name):
+        parser.error(f"--plan {args.plan!r} is not MODULE:CLASS")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    args = parse_args(argv)
+    dialect = get_dialect(args.dialect)
+    try:
+        master = master_socket_from_env(os.environ)
+    except BadEnvironment as error:
+        sys.stderr.write(f"zeus_fsm.slave: {error}\n")
+        _exit(EXIT_BAD_ENV)
+    world = World(dialect, master, args.plan, watch_master(master))
+    _exit(run_slave(Slave(world, dialect.root_identifier,
+                          0 if dialect.has_parent_pid else None)))
+
+
+if __name__ == "__main__":
+    main()
