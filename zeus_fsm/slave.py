@@ -382,7 +382,7 @@ class Slave:
 
     def close(self, code: int) -> int:
         """Report what is left, close the channel (the machine first), return `code`."""
-        self.tracker.stop_reporter(2 * REPORT_TIMEOUT)
+        self.tracker.stop(2 * REPORT_TIMEOUT)
         if self.local is not None:
             self.tracker.flush(FLUSH_TIMEOUT)
         if self.handshake.phase in ("connected", "crashed"):

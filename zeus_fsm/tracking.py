@@ -190,7 +190,9 @@ class FileTracker:
         self._thread = threading.Thread(target=self._run, name="zeus-fsm-files", daemon=True)
         self._thread.start()
 
-    def stop_reporter(self, timeout: float) -> None:
+    def stop(self, timeout: float) -> None:
+        """Stop recording and the reporter thread; a last flush() may follow."""
+        self._recorder.active = False
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
