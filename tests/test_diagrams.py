@@ -217,8 +217,8 @@ def test_committed_lifecycle_mermaid_has_every_transition() -> None:
     text = (COMMITTED / "lifecycle.mmd").read_text(encoding="utf-8")
     for row in lifecycle.LIFECYCLE_TRANSITIONS:
         assert f"    {row.source} --> {row.dest} : {row.trigger} · {row.requirement}\n" in text
-    for row in lifecycle.LIFECYCLE_REJECTIONS:
-        assert f"{row.trigger} " in text and row.requirement in text
+    for rejection in lifecycle.LIFECYCLE_REJECTIONS:
+        assert f"{rejection.trigger} " in text and rejection.requirement in text
 
 
 def test_a_new_lifecycle_row_makes_the_lifecycle_files_stale(

@@ -105,6 +105,10 @@ from zeus_fsm.diagrams_command import diagrams_command  # noqa: E402
 
 main.add_command(diagrams_command)
 
+from zeus_fsm.trace_command import trace_command  # noqa: E402
+
+main.add_command(trace_command)
+
 from zeus_fsm.conformance.command import check  # noqa: E402
 
 main.add_command(check)

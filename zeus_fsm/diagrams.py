@@ -133,6 +133,8 @@ class Highlight:
     steps: frozenset[tuple[str, str, str]] = frozenset()
     visited: frozenset[str] = frozenset()
     failed_from: str | None = None
+    #: Replaces the legend under the title (say what the highlight means).
+    caption: str = ""
 
 
 # --------------------------------------------------------------------------
@@ -183,7 +185,8 @@ def to_dot(dialect: str, highlight: Highlight | None = None) -> str:
         ' nodesep=0.5, ranksep=0.45, labelloc=t, pad=0.25,'
         f' label=<<b>Slave handshake: {dialect} dialect</b><br/><font point-size="10">'
         'generated from zeus_fsm/machine.py. Edge: trigger and the requirement it satisfies.'
-        '<br/>Dashed: events rejected there, and the requirement they break.</font>>];',
+        '<br/>Dashed: events rejected there, and the requirement they break.'
+        f'{"<br/>" + html_text(mark.caption) if mark.caption else ""}</font>>];',
         f'  node [shape=box, style="rounded,filled", fillcolor="#ffffff", color="#333333",'
         f' fontname="{_FONT}", fontsize=12, margin="0.14,0.06"];',
         f'  edge [fontname="{_FONT}", fontsize=10, color="#333333", arrowsize=0.7];',
@@ -288,12 +291,21 @@ def _dot_transitions(shape: Shape, mark: Highlight) -> list[str]:
                            " [style=invis];")
     # internal transitions of one state share one loop: stacked loops overlap
     for source, rows in loops.items():
-        label = "<br/>".join(f"<b>{html_text(r.trigger)}</b> {html_text(r.requirement)}"
-                             for r in rows)
-        taken = any((r.source, r.trigger, r.dest) in mark.steps for r in rows)
+        taken_rows = [(r.source, r.trigger, r.dest) in mark.steps for r in rows]
+        label = "<br/>".join(_loop_line(r, taken and len(rows) > 1)
+                             for r, taken in zip(rows, taken_rows, strict=True))
+        style = _taken(any(taken_rows))
+        if len(rows) > 1:  # the label colours its own lines
+            style = [part.replace(f', fontcolor="{_HIGHLIGHT}"', "") for part in style]
         out.append(f"  {dot_id(source)} -> {dot_id(source)}"
-                   f" [{', '.join([f'label=<{label}>', *_taken(taken)])}];")
+                   f" [{', '.join([f'label=<{label}>', *style])}];")
     return out
+
+
+def _loop_line(row: TransitionSpec, taken: bool) -> str:
+    """One transition on a shared loop; when only some were taken, colour those."""
+    text = f"<b>{html_text(row.trigger)}</b> {html_text(row.requirement)}"
+    return f'<font color="{_HIGHLIGHT}">{text}</font>' if taken else text
 
 
 def _taken(taken: bool) -> list[str]:

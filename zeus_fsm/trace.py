@@ -1,0 +1,213 @@
+"""`zeus-fsm trace`: run the master against a slave and narrate the handshake live.
+
+Built only on the master's observer API (observe.py): every event the master
+reports is recorded, and narrated as it happens: the bytes that crossed a
+channel (shown safely), the transition of the slave's handshake they caused,
+the step of the seed it belongs to, the requirement it satisfies (ID and
+sentence from requirements.py), and the elapsed time. The first protocol
+violation stops the narration with the same diagnostic `check` gives
+(requirement, Expected, Actual); the run then only cleans up.
+
+The recorded events also feed `trace_views.py` (the sequence diagram of this
+run, and the state diagram with the path taken).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Final
+
+import attrs
+
+from zeus_fsm import machine
+from zeus_fsm.diagrams_sequence import escape_bytes
+from zeus_fsm.dialects import Dialect
+from zeus_fsm.errors import ProtocolError
+from zeus_fsm.master import Master
+from zeus_fsm.observe import (
+    Direction,
+    ErrorRecorded,
+    HandshakeMoved,
+    LifecycleMoved,
+    ObservedEvent,
+    ProcessEvent,
+    SessionRef,
+    WireEvent,
+)
+from zeus_fsm.requirements import SECTIONS, requirement
+from zeus_fsm.trace_views import rows_fired
+
+#: The reference slave's demo children (zeus_fsm/examples/demo.py).
+DEMO_CHILDREN: Final = ("child_ok", "child_fail", "child_lazy")
+#: How much of a payload one narration line shows.
+SHOWN_CHARS: Final = 96
+#: After the last spawn, keep listening this long for lazy files and closing channels.
+DEFAULT_LINGER: Final = 0.3
+#: The step a slave reaches when R:OK is accepted (not a requirement section of its own).
+CONNECTED: Final = "Connected"
+
+_GAP = " " * 11  # the width of the time column, for continuation lines
+
+
+def reference_slave(dialect: str) -> list[str]:
+    """The command that starts the bundled reference slave with the demo plan."""
+    return [sys.executable, "-m", "zeus_fsm.slave", "--dialect", dialect]
+
+
+def step_name(requirement_id: str) -> str:
+    """The seed's step a requirement belongs to: its spec/handshake.md section title."""
+    return SECTIONS[requirement(requirement_id).section]
+
+
+def who(ref: SessionRef | None) -> str:
+    if ref is None:
+        return "unclaimed"
+    name = ref.identifier or "root"
+    return f"{name}[{ref.pid}]" if ref.pid else f"{name}[?]"
+
+
+def show_data(data: bytes) -> str:
+    text = escape_bytes(data)
+    if len(text) <= SHOWN_CHARS:
+        return text
+    return f"{text[:SHOWN_CHARS]}... ({len(data)} bytes)"
+
+
+def show_state(state: str) -> str:
+    """`up_result_action, up_files_open` -> `action + files open` (what a reader tracks)."""
+    parts: list[str] = []
+    for leaf in state.split(", "):
+        if leaf.startswith("up_result_"):
+            parts.append(leaf.removeprefix("up_result_"))
+        elif leaf.startswith("up_files_"):
+            parts.append("files " + leaf.removeprefix("up_files_"))
+        else:
+            parts.append(leaf)
+    return " + ".join(parts)
+
+
+def expected_in(dialect: str, state: str) -> str:
+    """What the handshake accepts in a state: the triggers of its transitions, explained."""
+    leaves = state.split(", ")
+    docs = {t.name: t.doc for t in machine.TRIGGERS}
+    triggers = sorted({t.trigger for t in machine.transitions_for(dialect) if t.source in leaves})
+    if not triggers:
+        return "nothing more"
+    return "; ".join(f"{t} ({docs[t]})" for t in triggers)
+
+
+@attrs.define
+class Narrator:
+    """The master's observer: records every event, narrates until the first violation."""
+
+    dialect: Dialect
+    write: Callable[[str], None]
+    started: float = attrs.Factory(time.monotonic)
+    events: list[ObservedEvent] = attrs.Factory(list)
+    violation: ErrorRecorded | None = None
+    #: The handshake state of each session, as last reported (for Expected:).
+    _states: dict[int, str] = attrs.Factory(dict)
+    #: Requirements whose sentence was already printed.
+    _cited: set[str] = attrs.Factory(set)
+
+    def __call__(self, event: ObservedEvent) -> None:
+        self.events.append(event)
+        if self.violation is not None:
+            return  # the narration stopped at the failing step
+        for line in self._lines(event):
+            self.write(line)
+
+    def _stamp(self, at: float) -> str:
+        return f"{(at - self.started) * 1000:8.1f} ms"
+
+    def _lines(self, event: ObservedEvent) -> list[str]:
+        if isinstance(event, WireEvent):
+            return [self._wire(event)]
+        if isinstance(event, HandshakeMoved):
+            return self._moved(event)
+        if isinstance(event, LifecycleMoved):
+            return [f"{_GAP}  master's view of {who(event.session)}: {event.before} -> "
+                    f"{event.after} ({event.trigger}, {event.spec.requirement})"]
+        if isinstance(event, ProcessEvent):
+            detail = f": {event.detail}" if event.detail else ""
+            return [f"{self._stamp(event.at)}  master {event.action.value} pid {event.pid}"
+                    f" ({who(event.session)}){detail}"]
+        if isinstance(event, ErrorRecorded):
+            self.violation = event
+            return self._diagnostic(event)
+        return []  # HandshakeFed: its bytes were shown, its effect follows
+
+    def _wire(self, event: WireEvent) -> str:
+        arrow = "->" if event.direction is Direction.RECEIVED else "<-"
+        what = show_data(event.data) if event.data else ""
+        if event.fds:
+            what += f" + fd: {', '.join(kind.value for kind in event.fds)}"
+        if event.eof:
+            what = (what + " then " if what else "") + "end of file"
+        return (f"{self._stamp(event.at)}  {who(event.session)} {arrow} master  "
+                f"[{event.channel.value}]  {what}")
+
+    def _moved(self, event: HandshakeMoved) -> list[str]:
+        self._states[event.session.session_id] = event.after
+        change = (f"stays {show_state(event.after)}" if event.before == event.after
+                  else f"{show_state(event.before)} -> {show_state(event.after)}")
+        lines = [f"{_GAP}  {step_name(event.spec.requirement)} step for "
+                 f"{who(event.session)}: {change} (trigger: {event.trigger})"]
+        for row in rows_fired(self.dialect.name, event):
+            rule = requirement(row.requirement)
+            # the sentence once per run: a slave reporting many files repeats FILES-8 a lot
+            said = f"{rule.level}: {rule.text}" if rule.id not in self._cited else "(as above)"
+            self._cited.add(rule.id)
+            lines.append(f"{_GAP}    satisfies {rule.id} {said}")
+        if "up_result_connected" in event.after and "up_result_connected" not in event.before:
+            lines.append(f"{_GAP}  {CONNECTED}: {who(event.session)} has done steps 1-4; "
+                         "it now serves S, and loaded files may still arrive")
+        return lines
+
+    def _diagnostic(self, event: ErrorRecorded) -> list[str]:
+        error = event.error
+        rule = requirement(error.requirement)
+        state = (self._states.get(event.session.session_id, "socket")
+                 if event.session is not None else "socket")
+        return [
+            f"{self._stamp(event.at)}  VIOLATION by the {error.culprit.value} "
+            f"({who(event.session)}): {rule.id} {rule.level}: {rule.text}",
+            f"{_GAP}    Expected: {expected_in(self.dialect.name, state)}",
+            f"{_GAP}    Actual:   {error.describe()}",
+            f"{_GAP}  (narration stops here; the master stops the slaves and closes)",
+        ]
+
+
+@attrs.frozen
+class TraceRun:
+    events: tuple[ObservedEvent, ...]
+    violation: ProtocolError | None
+    errors: tuple[ProtocolError, ...]
+
+
+def run_trace(command: Sequence[str], dialect: Dialect, children: Sequence[str],
+              write: Callable[[str], None], step_timeout: float = 5.0,
+              linger: float = DEFAULT_LINGER) -> TraceRun:
+    """Boot the root, spawn `children` from it, listen `linger` seconds more, close.
+
+    Every wait is the master's, bounded by `step_timeout` per step. Raises
+    OSError when the command cannot be started.
+    """
+    narrator = Narrator(dialect, write)
+    write(f"zeus-fsm trace: {dialect.name} dialect; root slave: {' '.join(command)}")
+    write(f"{'time':>11}  who -> master  [channel]  bytes, then what they did")
+    with Master(command, dialect, step_timeout=step_timeout, observer=narrator) as master:
+        root = master.boot_root()
+        for identifier in children:
+            if narrator.violation is not None or not root.ok:
+                break
+            master.spawn(root, identifier)
+        if narrator.violation is None:
+            master.run(lambda: narrator.violation is not None, timeout=linger)
+    errors = tuple(master.errors)
+    violation = narrator.violation.error if narrator.violation is not None else None
+    if violation is None and errors:
+        violation = errors[0]
+    return TraceRun(tuple(narrator.events), violation, errors)

@@ -1,0 +1,73 @@
+"""`zeus-fsm trace`: narrate one live handshake (the teaching view)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from zeus_fsm.observe import ObservedEvent
+
+
+@click.command("trace", context_settings={"ignore_unknown_options": True})
+@click.option("--dialect", type=click.Choice(["spec", "zeus"]), default="spec",
+              show_default=True, envvar="ZEUS_FSM_DIALECT", help="Wire dialect.")
+@click.option("--mermaid", "mermaid_out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the sequence diagram of this run (Mermaid) here.")
+@click.option("--svg", "svg_out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the state diagram with the path taken highlighted (needs dot).")
+@click.option("--timeout", type=click.FloatRange(min=0.01), default=5.0, show_default=True,
+              help="Seconds the master waits for each step.")
+@click.option("--spawn", "children", multiple=True, metavar="IDENTIFIER",
+              help="Send S:<IDENTIFIER> to the root once connected (repeatable). "
+                   "Default with the reference slave: child_ok, child_fail, child_lazy.")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def trace_command(dialect: str, mermaid_out: Path | None, svg_out: Path | None,
+                  timeout: float, children: tuple[str, ...], command: tuple[str, ...]) -> None:
+    """Run the master against a slave and narrate the handshake as it happens.
+
+    Without COMMAND (given after `--`), the bundled reference slave boots with
+    its demo plan. Each line shows the bytes on the wire, the transition they
+    caused, the requirement they satisfy and the elapsed time. A violation stops
+    the narration with its diagnostic and exits 1.
+    """
+    from zeus_fsm.dialects import get_dialect
+    from zeus_fsm.trace import DEMO_CHILDREN, reference_slave, run_trace
+
+    wire = get_dialect(dialect)
+    argv = list(command) or reference_slave(dialect)
+    spawns = children or (DEMO_CHILDREN if not command else ())
+    try:
+        run = run_trace(argv, wire, spawns, click.echo, step_timeout=timeout)
+    except OSError as error:
+        click.echo(f"zeus-fsm trace: cannot start {argv[0]}: {error}", err=True)
+        sys.exit(2)
+    _write_views(run.events, dialect, mermaid_out, svg_out)
+    if run.violation is not None:
+        sys.exit(1)
+
+
+def _write_views(events: Sequence[ObservedEvent], dialect: str, mermaid_out: Path | None,
+                 svg_out: Path | None) -> None:
+    from zeus_fsm.diagrams_build import DotFailed, find_dot, render_svg
+    from zeus_fsm.trace_views import highlighted_dot, sequence_of
+
+    if mermaid_out is not None:
+        mermaid_out.write_text(sequence_of(events, dialect), encoding="utf-8")
+        click.echo(f"wrote {mermaid_out}")
+    if svg_out is not None:
+        dot = find_dot()
+        if dot is None:
+            click.echo("zeus-fsm trace: Graphviz `dot` not found (apt-get install graphviz); "
+                       f"{svg_out} not written", err=True)
+            sys.exit(2)
+        try:
+            svg_out.write_bytes(render_svg(highlighted_dot(events, dialect), dot))
+        except DotFailed as error:
+            click.echo(f"zeus-fsm trace: {error}", err=True)
+            sys.exit(2)
+        click.echo(f"wrote {svg_out}")
