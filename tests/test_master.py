@@ -165,9 +165,10 @@ def test_crashed_child_is_drained_before_it_is_stopped(dialect: str) -> None:
         stop = next(i for i, e in enumerate(mine) if isinstance(e, LifecycleMoved)
                     and e.trigger == "stop")
         assert last_file < stop
-        # It exited by itself after its last file: the master had no reason to signal it.
-        assert not [e for e in mine if isinstance(e, ProcessEvent)
-                    and e.action is ProcessAction.SIGNALLED]
+        # Any signal (it may still be exiting when its channel closes) comes after the files.
+        signals = [i for i, e in enumerate(mine) if isinstance(e, ProcessEvent)
+                   and e.action is ProcessAction.SIGNALLED]
+        assert all(i > last_file for i in signals)
         assert root.lifecycle.state == "connected"  # the root is unaffected
 
 

@@ -279,6 +279,7 @@ class Master:
                     with self._guarded(session):
                         self._stop(session)
             self._kill_unknown_slaves()
+            self._let_root_reap()
             if self.root is not None and self.root.lifecycle.live:
                 with self._guarded(self.root):
                     self._stop(self.root, last_resort=True)
@@ -571,6 +572,20 @@ class Master:
                     wait_readable([handle], _KILL_CONFIRM)
             finally:
                 close_quietly(handle)
+
+    def _let_root_reap(self) -> None:
+        """Give the root slave up to kill_grace to reap the children stopped above.
+
+        Stopping it first would leave their zombies to init. Nothing signals a
+        reap, so this looks at /proc every few milliseconds, at close only.
+        """
+        root = self.root
+        if root is None or root.process is None or not root.lifecycle.live or root.exited:
+            return
+        clock = Clock(self.kill_grace)
+        while not clock.expired and process_group_members(root.process.pid, zombies=True) \
+                != [root.process.pid]:
+            time.sleep(0.005)
 
     def _terminate(self, session: SlaveSession, handle: int, pid: int) -> None:
         """SIGTERM, then SIGKILL after kill_grace; wait (bounded) until the pidfd says gone."""

@@ -214,8 +214,8 @@ def process_group_of(pid: int) -> int | None:
         return None
 
 
-def process_group_members(pgid: int) -> list[int]:
-    """The pids of the live processes in a process group (from /proc; zombies left out)."""
+def process_group_members(pgid: int, zombies: bool = False) -> list[int]:
+    """The pids of the processes in a process group, from /proc (zombies only if asked)."""
     members = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -226,7 +226,7 @@ def process_group_members(pgid: int) -> list[int]:
         except OSError:  # it exited while we looked
             continue
         fields = stat_line[stat_line.rindex(b")") + 2:].split()  # state ppid pgrp ...
-        if int(fields[2]) == pgid and fields[0] != b"Z":
+        if int(fields[2]) == pgid and (zombies or fields[0] != b"Z"):
             members.append(int(entry))
     return members
 
