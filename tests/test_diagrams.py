@@ -230,3 +230,15 @@ def test_a_new_lifecycle_row_makes_the_lifecycle_files_stale(
     assert code == 1
     assert "lifecycle.mmd" in output
     assert "handshake-spec" not in output
+
+
+def test_readme_mermaid_blocks_match_diagrams() -> None:
+    """The README shows Mermaid diagrams inline: each must be a current diagrams/*.mmd."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```mermaid\n(.*?)```", readme, re.DOTALL)
+    if not blocks:
+        pytest.skip("README.md shows no Mermaid diagram yet")
+    current = {path.read_text(encoding="utf-8") for path in COMMITTED.glob("*.mmd")}
+    for block in blocks:
+        assert block in current, ("a ```mermaid block in README.md differs from every "
+                                  "diagrams/*.mmd: paste the regenerated file")

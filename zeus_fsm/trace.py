@@ -197,7 +197,8 @@ def run_trace(command: Sequence[str], dialect: Dialect, children: Sequence[str],
     """
     narrator = Narrator(dialect, write)
     write(f"zeus-fsm trace: {dialect.name} dialect; root slave: {' '.join(command)}")
-    write(f"{'time':>11}  who -> master  [channel]  bytes, then what they did")
+    write(f"{'time':>11}  who -> master  [channel]  bytes, then what they did "
+          "(who: identifier[pid], [?] until the pid is known from P)")
     with Master(command, dialect, step_timeout=step_timeout, observer=narrator) as master:
         root = master.boot_root()
         for identifier in children:
