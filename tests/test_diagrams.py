@@ -242,3 +242,14 @@ def test_readme_mermaid_blocks_match_diagrams() -> None:
     for block in blocks:
         assert block in current, ("a ```mermaid block in README.md differs from every "
                                   "diagrams/*.mmd: paste the regenerated file")
+
+
+@needs_dot
+def test_a_stale_svg_alone_is_blamed_on_the_renderer(tmp_path: Path) -> None:
+    code, _ = run_cli("--out", str(tmp_path))
+    assert code == 0
+    svg = tmp_path / "lifecycle.svg"
+    svg.write_bytes(svg.read_bytes().replace(b"<svg ", b"<svg data-other-renderer=\"1\" ", 1))
+    code, output = run_cli("--out", str(tmp_path), "--check")
+    assert code == 1
+    assert "lifecycle.svg" in output and "only SVGs differ" in output
