@@ -142,3 +142,13 @@ def test_a_command_that_cannot_start_is_a_setup_error(tmp_path: Path) -> None:
     code, output = trace("--", str(tmp_path / "no-such-slave"))
     assert code == 2
     assert "cannot start" in output
+
+
+def test_trace_tells_a_custom_slave_its_dialect_and_spawns_what_it_is_asked() -> None:
+    # The minimal slave imports nothing from zeus_fsm; it reads ZEUS_FSM_DIALECT.
+    code, output = trace("--dialect", "zeus", "--spawn", "child_ok", "--",
+                         sys.executable, str(MINIMAL_SLAVES / "minimal_slave.py"))
+    assert code == 0, output
+    assert re.search(r"\[slave socket\]  P:\d+:0:boot\\0", output)
+    assert "Connected: boot[" in output and "Connected: child_ok[" in output
+    assert "child_fail" not in output  # only what --spawn asked for

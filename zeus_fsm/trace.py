@@ -14,6 +14,7 @@ run, and the state diagram with the path taken).
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +38,7 @@ from zeus_fsm.observe import (
     WireEvent,
 )
 from zeus_fsm.requirements import SECTIONS, requirement
+from zeus_fsm.slave import DIALECT_ENV
 from zeus_fsm.trace_views import rows_fired
 
 #: The reference slave's demo children (zeus_fsm/examples/demo.py).
@@ -199,7 +201,11 @@ def run_trace(command: Sequence[str], dialect: Dialect, children: Sequence[str],
     write(f"zeus-fsm trace: {dialect.name} dialect; root slave: {' '.join(command)}")
     write(f"{'time':>11}  who -> master  [channel]  bytes, then what they did "
           "(who: identifier[pid], [?] until the pid is known from P)")
-    with Master(command, dialect, step_timeout=step_timeout, observer=narrator) as master:
+    # the slave learns its dialect the way `zeus-fsm check` tells it (the reference
+    # slave and the minimal test slave both read this variable)
+    env = {**os.environ, DIALECT_ENV: dialect.name}
+    with Master(command, dialect, step_timeout=step_timeout, observer=narrator,
+                env=env) as master:
         root = master.boot_root()
         for identifier in children:
             if narrator.violation is not None or not root.ok:
