@@ -7,16 +7,23 @@ channel closed...) fails these tests by raising, besides the explicit asserts.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
+import signal
 import socket
+import struct
 import subprocess
 import sys
+import termios
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from slave_harness import TIMEOUT, Harness, alive, wait_gone
 
+from zeus_fsm import transport
 from zeus_fsm.dialects import DIALECT_NAMES
 from zeus_fsm.examples.demo import EXPECTED_FILES, FAIL_MESSAGE
 from zeus_fsm.messages import SpawnCommand, SpawnSlave
@@ -150,6 +157,68 @@ def test_zeus_root_exits_zero_when_the_master_closes_its_socket() -> None:
         assert harness.close() == []
 
 
+_MANY_FILES_PLAN = """
+import os
+
+class Plan:
+    def boot(self):
+        folder = os.environ["MANY_FILES_DIR"]
+        for index in range(COUNT):
+            path = os.path.join(folder, f"loaded_file_number_{index:05d}.txt")
+            with open(path, "w") as file:
+                file.write("x")
+            with open(path) as file:  # opened for reading: a loaded file
+                file.read()
+
+    def child(self):
+        pass
+"""
+MANY_FILES = 1500  # ~100 KB of paths: more than a pipe (64 KiB) or a datagram queue holds
+
+
+def test_unread_loaded_files_never_stop_the_slave_from_serving_s(
+        dialect_name: str, tmp_path: Path) -> None:
+    (tmp_path / "many_files_plan.py").write_text(
+        _MANY_FILES_PLAN.replace("COUNT", str(MANY_FILES)))
+    folder = tmp_path / "data"
+    folder.mkdir()
+    harness = Harness(dialect_name, plan="many_files_plan:Plan",
+                      env={"PYTHONPATH": str(tmp_path), "MANY_FILES_DIR": str(folder)})
+    try:
+        root = harness.start()  # reads up to R only: nobody reads the root's files now
+        if root.pipe is not None:  # zeus: wait until the reporter has filled the pipe
+            deadline = time.monotonic() + TIMEOUT
+            while pipe_bytes(root.pipe) < 60_000 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert pipe_bytes(root.pipe) >= 60_000, "the pipe never filled up"
+        else:  # spec: once sending began, ~280 datagrams fill the send buffer in ms
+            assert transport.wait_readable([root.sock.fileno()], TIMEOUT), "no F at all"
+            time.sleep(0.1)
+
+        started = time.monotonic()
+        child = harness.spawn(root, "child")
+
+        assert child.wait_result().ok
+        # Well under REPORT_TIMEOUT: S did not wait for a blocked send to give up.
+        assert time.monotonic() - started < 0.6, "S waited for the blocked reporter"
+        expected = {os.fsencode(os.path.realpath(folder / f"loaded_file_number_{i:05d}.txt"))
+                    for i in range(MANY_FILES)}
+        root.wait_files(expected)  # nothing was lost while the channel was full
+        assert_reported_once_and_absolute(root.files)
+    finally:
+        assert harness.close() == []
+
+
+def pipe_bytes(fd: int) -> int:
+    """How many bytes wait unread in a pipe (FIONREAD)."""
+    return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+
+
+@pytest.fixture(params=DIALECT_NAMES)
+def dialect_name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 # ---- bad ZEUS_MASTER_FD: exit 2 with one line that says which --------------------------
 
 
@@ -209,3 +278,37 @@ def test_slave_start_up_imports_no_cli_diagram_or_test_machinery() -> None:
     assert "zeus_fsm.machine" in modules and "zeus_fsm.tracking" in modules, run.stderr
     heavy = [name for name in modules if HEAVY.match(name)]
     assert heavy == [], f"the slave's start-up imports {heavy}"
+
+
+_SHORT_LIVED_MASTER = """
+import os, subprocess, sys
+from zeus_fsm import transport
+ours, theirs = transport.master_socketpair()
+slave = subprocess.Popen([sys.executable, "-m", "zeus_fsm.slave", "--dialect", "spec"],
+                         pass_fds=(theirs.fileno(),),
+                         env={**os.environ, "ZEUS_MASTER_FD": str(theirs.fileno())})
+sock = transport.adopt_socket(transport.receive(ours, 10).keep(0))
+while not transport.receive(sock, 10).data.startswith(b"R:"):
+    pass
+print(slave.pid, flush=True)
+os._exit(0)  # gone without a word: the datagram socket gives the slave no EOF
+"""
+
+
+def test_spec_slave_exits_when_its_master_process_exits() -> None:
+    master = subprocess.Popen([sys.executable, "-c", _SHORT_LIVED_MASTER],
+                              stdout=subprocess.PIPE, text=True)
+    slave_pid = None
+    try:
+        assert master.stdout is not None
+        slave_pid = int(master.stdout.readline())
+        assert master.wait(TIMEOUT) == 0
+        left = wait_gone([slave_pid], timeout=TIMEOUT)
+        assert left == [], "the spec slave outlived its master"
+    finally:
+        master.kill()
+        master.wait(TIMEOUT)
+        if slave_pid is not None and alive(slave_pid):
+            os.kill(slave_pid, signal.SIGKILL)
+        if master.stdout is not None:
+            master.stdout.close()
