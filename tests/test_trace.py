@@ -34,6 +34,14 @@ class Broken(Slave):
 Broken().main()
 """
 
+#: Sends a P whose pid is not a number: a datagram that does not decode (FRAME-4).
+BAD_PID_FIELD = RESULT_BEFORE_PID.replace(
+    """    def register(self, identifier, parent_pid):
+        self.send(b"R:OK")
+        super().register(identifier, parent_pid)""",
+    """    def pid_message(self, identifier, parent_pid):
+        return b"P:notapid:" + identifier.encode()""")
+
 
 def trace(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(main, ["trace", *args])
@@ -125,6 +133,7 @@ def test_a_violation_stops_the_narration_with_its_diagnostic(tmp_path: Path) -> 
     assert code == 1, output
     lines = output.splitlines()
     at = first(lines, "VIOLATION by the slave")
+    assert lines[at - 1].endswith("[slave socket]  R:OK")  # the step that broke the rule
     assert "PID-1" in lines[at] and requirement("PID-1").text in lines[at]
     assert lines[at + 1].strip().startswith("Expected: pid (P:")
     assert lines[at + 2].strip().startswith("Actual:") and "R:OK" in lines[at + 2]
@@ -152,3 +161,18 @@ def test_trace_tells_a_custom_slave_its_dialect_and_spawns_what_it_is_asked() ->
     assert re.search(r"\[slave socket\]  P:\d+:0:boot\\0", output)
     assert "Connected: boot[" in output and "Connected: child_ok[" in output
     assert "child_fail" not in output  # only what --spawn asked for
+
+
+def test_a_datagram_that_does_not_decode_is_shown_before_its_diagnostic(tmp_path: Path) -> None:
+    slave = tmp_path / "bad_pid_field.py"
+    slave.write_text(BAD_PID_FIELD, encoding="utf-8")
+    assert "notapid" in BAD_PID_FIELD
+    code, output = trace("--dialect", "spec", "--timeout", "2", "--",
+                         sys.executable, str(slave))
+    assert code == 1, output
+    lines = output.splitlines()
+    at = first(lines, "VIOLATION by the slave")
+    assert lines[at - 1].endswith("[slave socket]  P:notapid:")
+    assert "FRAME-4" in lines[at]
+    assert "P:notapid:" in lines[at + 2]
+    assert not any("Pid & Identifier step" in line for line in lines)

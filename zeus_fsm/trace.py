@@ -25,11 +25,14 @@ import attrs
 from zeus_fsm import machine
 from zeus_fsm.diagrams_sequence import escape_bytes
 from zeus_fsm.dialects import Dialect
-from zeus_fsm.errors import ProtocolError
+from zeus_fsm.errors import MalformedMessage, ProtocolError
 from zeus_fsm.master import Master
+from zeus_fsm.messages import LoadedFiles, Message
 from zeus_fsm.observe import (
+    Channel,
     Direction,
     ErrorRecorded,
+    HandshakeFed,
     HandshakeMoved,
     LifecycleMoved,
     ObservedEvent,
@@ -113,6 +116,8 @@ class Narrator:
     _states: dict[int, str] = attrs.Factory(dict)
     #: Requirements whose sentence was already printed.
     _cited: set[str] = attrs.Factory(set)
+    #: spec: datagrams read but not yet fed, per session (see _holds).
+    _held: dict[int, list[WireEvent]] = attrs.Factory(dict)
 
     def __call__(self, event: ObservedEvent) -> None:
         self.events.append(event)
@@ -121,10 +126,54 @@ class Narrator:
         for line in self._lines(event):
             self.write(line)
 
+    def finish(self) -> None:
+        """Print what is still held (datagrams whose effect never came)."""
+        if self.violation is None:
+            for session_id in list(self._held):
+                for line in self._release(session_id, None):
+                    self.write(line)
+
     def _stamp(self, at: float) -> str:
         return f"{(at - self.started) * 1000:8.1f} ms"
 
+    def _holds(self, event: WireEvent) -> bool:
+        """spec: the master reads a round of datagrams, then feeds them. Holding each
+        datagram until its message is fed keeps every line next to its effect, so a
+        violation is narrated right after the datagram that caused it."""
+        return (not self.dialect.files_on_pipe and event.session is not None
+                and event.direction is Direction.RECEIVED and event.channel is Channel.SLAVE
+                and bool(event.data) and not event.fds and not event.eof)
+
+    def _release(self, session_id: int, count: int | None) -> list[str]:
+        held = self._held.get(session_id, [])
+        taken, self._held[session_id] = (held, []) if count is None else \
+            (held[:count], held[count:])
+        return [self._wire(event) for event in taken]
+
     def _lines(self, event: ObservedEvent) -> list[str]:
+        session_id = event.session.session_id if event.session is not None else None
+        if isinstance(event, WireEvent) and self._holds(event):
+            assert session_id is not None
+            self._held.setdefault(session_id, []).append(event)
+            return []
+        if isinstance(event, HandshakeFed):
+            # one datagram per message; consecutive F datagrams arrive as one batch
+            count = (len(event.event.paths) if isinstance(event.event, LoadedFiles) else 1) \
+                if isinstance(event.event, Message) else None
+            return self._release(event.session.session_id, count)
+        if isinstance(event, ErrorRecorded):
+            # a message the machine refused was fed (and shown); bytes that did not
+            # decode never were: show that datagram now
+            shown: list[str] = []
+            if session_id is not None and isinstance(event.error, MalformedMessage):
+                shown = self._release(session_id, 1)
+            self.violation = event
+            return shown + self._diagnostic(event)
+        flushed = self._release(session_id, None) if session_id is not None and \
+            isinstance(event, WireEvent | ProcessEvent) else []
+        return flushed + self._event_lines(event)
+
+    def _event_lines(self, event: ObservedEvent) -> list[str]:
         if isinstance(event, WireEvent):
             return [self._wire(event)]
         if isinstance(event, HandshakeMoved):
@@ -136,10 +185,7 @@ class Narrator:
             detail = f": {event.detail}" if event.detail else ""
             return [f"{self._stamp(event.at)}  master {event.action.value} pid {event.pid}"
                     f" ({who(event.session)}){detail}"]
-        if isinstance(event, ErrorRecorded):
-            self.violation = event
-            return self._diagnostic(event)
-        return []  # HandshakeFed: its bytes were shown, its effect follows
+        return []
 
     def _wire(self, event: WireEvent) -> str:
         arrow = "->" if event.direction is Direction.RECEIVED else "<-"
@@ -213,6 +259,7 @@ def run_trace(command: Sequence[str], dialect: Dialect, children: Sequence[str],
             master.spawn(root, identifier)
         if narrator.violation is None:
             master.run(lambda: narrator.violation is not None, timeout=linger)
+    narrator.finish()
     errors = tuple(master.errors)
     violation = narrator.violation.error if narrator.violation is not None else None
     if violation is None and errors:
