@@ -64,8 +64,10 @@ _UNIX_SOCKETS = (FdKind.UNIX_DGRAM, FdKind.UNIX_STREAM, FdKind.UNIX_SEQPACKET)
 
 
 def log(message: str) -> None:
-    sys.stderr.write(f"zeus_fsm.slave[{os.getpid()}]: {message}\n")
-    sys.stderr.flush()
+    """One line on stderr; a log nobody reads any more is no reason to stop serving."""
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.write(f"zeus_fsm.slave[{os.getpid()}]: {message}\n")
+        sys.stderr.flush()
 
 
 # --------------------------------------------------------------------------
