@@ -107,6 +107,7 @@ class Master:
         #: Registrations nobody asked for (SPAWN-5), each with its error.
         self.strays: list[SlaveSession] = []
         self._pending: list[SlaveSession] = []  # started, socket not yet received
+        self._running: list[SlaveSession] = []  # started and not yet stopped (pruned lazily)
         self._sock, self._their_end = master_socketpair()
         self._fd_closes = 0  # bumped when a watched fd closes: its number may be reused
         self._closed = False
@@ -157,6 +158,8 @@ class Master:
         self._emit(ProcessEvent(root.started_at, root.ref(), ProcessAction.STARTED, process.pid,
                                 " ".join(self.command)))
         root.lifecycle.fire("start")
+        if root not in self._running:
+            self._running.append(root)
         self._pending.append(root)
         self._settle(root)
         self.wait_result(root, timeout)
@@ -175,23 +178,32 @@ class Master:
             raise UnexpectedEvent(f"S:{identifier} to {parent.describe()}, which is not connected",
                                   culprit=Role.MASTER, requirement="SPAWN-1",
                                   state=parent.handshake.describe_state())
+        data = self.dialect.encode(message)
+        parent.feed(message)  # the Handshake records S (allowed: checked above)
+        started_at = time.monotonic()
+        try:
+            send_bounded(parent.channel, data, self.step_timeout)
+            failure = None
+        except OSError as error:  # TimeoutError included: the parent does not read
+            failure = ChannelClosedError(f"S could not be sent to {parent.describe()}: {error}",
+                                         culprit=Role.SLAVE, requirement="SPAWN-2", data=data)
+        else:
+            if self.observer is not None:
+                self._emit(WireEvent(time.monotonic(), parent.ref(), Direction.SENT,
+                                     Channel.SLAVE, data))
+        # The child's session is built while the slave forks (it costs a Handshake):
+        # no registration can be read before the loop runs below.
         expect = Expectation(identifier=identifier,
                              parent_pid=parent.pid if self.dialect.has_parent_pid else None,
                              uid=os.getuid())
         child = self._new_session(identifier, parent, expect)
+        child.started_at = started_at
         child.lifecycle.fire("start")
-        data = self.dialect.encode(message)
-        parent.feed(message)  # the Handshake records S (allowed: checked above)
-        child.started_at = time.monotonic()
-        try:
-            send_bounded(parent.channel, data, self.step_timeout)
-        except OSError as error:  # TimeoutError included: the parent does not read
-            child.record_error(ChannelClosedError(
-                f"S could not be sent to {parent.describe()}: {error}", culprit=Role.SLAVE,
-                requirement="SPAWN-2", data=data))
+        self._running.append(child)
+        if failure is not None:
+            child.record_error(failure)
             self._stop(child)
             return child
-        self._emit(WireEvent(time.monotonic(), parent.ref(), Direction.SENT, Channel.SLAVE, data))
         self._pending.append(child)
         self._settle(child)
         self.wait_result(child, timeout)
@@ -292,12 +304,13 @@ class Master:
     def _new_session(self, identifier: str, parent: SlaveSession | None,
                      expect: Expectation) -> SlaveSession:
         session = SlaveSession(len(self.sessions) + len(self.strays) + 1, identifier,
-                               self.dialect, expect, parent, emit=self._emit)
+                               self.dialect, expect, parent, emit=self._emitter())
         self.sessions.append(session)
         return session
 
     def _live(self) -> list[SlaveSession]:
-        return [s for s in self.sessions if s.lifecycle.live]
+        self._running = [s for s in self._running if s.lifecycle.live]
+        return self._running
 
     def _check_open(self) -> None:
         if self._closed:
@@ -306,6 +319,10 @@ class Master:
     def _emit(self, event: ObservedEvent) -> None:
         if self.observer is not None:
             self.observer(event)
+
+    def _emitter(self) -> Observer | None:
+        """What sessions emit to: nothing at all without an observer (no event objects)."""
+        return self._emit if self.observer is not None else None
 
     @contextmanager
     def _guarded(self, session: SlaveSession) -> Iterator[None]:
@@ -364,8 +381,9 @@ class Master:
             return
         kinds = received.kinds
         session = self._pending.pop(0) if self._pending else None
-        self._emit(WireEvent(time.monotonic(), session.ref() if session else None,
-                             Direction.RECEIVED, Channel.MASTER, received.data, kinds))
+        if self.observer is not None:
+            self._emit(WireEvent(time.monotonic(), session.ref() if session else None,
+                                 Direction.RECEIVED, Channel.MASTER, received.data, kinds))
         sock = None
         peer_pid = peer_uid = None
         if len(received.fds) == 1 and kinds[0] in _SOCKET_KINDS:
@@ -395,7 +413,7 @@ class Master:
                sock: object | None) -> None:
         """A registration no start asked for: the lifecycle calls it SPAWN-5."""
         stray = SlaveSession(len(self.sessions) + len(self.strays) + 1, "", self.dialect,
-                             Expectation(), None, emit=self._emit)
+                             Expectation(), None, emit=self._emitter())
         stray.peer_pid = peer_pid
         self.strays.append(stray)
         fds = ", ".join(k.value for k in kinds) or "no fd"
@@ -430,8 +448,9 @@ class Master:
                 break
             got = True
             kinds = received.kinds
-            self._emit(WireEvent(time.monotonic(), session.ref(), Direction.RECEIVED,
-                                 Channel.SLAVE, received.data, kinds, received.eof))
+            if self.observer is not None:
+                self._emit(WireEvent(time.monotonic(), session.ref(), Direction.RECEIVED,
+                                     Channel.SLAVE, received.data, kinds, received.eof))
             try:
                 if self.dialect.files_on_pipe:
                     session.feed_stream(received.data)
@@ -474,7 +493,7 @@ class Master:
                 break
             chunks.append(chunk)
         data = b"".join(chunks)
-        if data or eof:
+        if (data or eof) and self.observer is not None:
             self._emit(WireEvent(time.monotonic(), session.ref(), Direction.RECEIVED,
                                  Channel.PIPE, data, eof=eof))
         if data:

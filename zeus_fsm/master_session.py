@@ -43,10 +43,6 @@ from zeus_fsm.transport import Clock
 STEP_PHASES = frozenset({"socket", "pid", "pipe", "action"})
 
 
-def _no_observer(_event: ObservedEvent) -> None:
-    return None
-
-
 @attrs.define(eq=False)
 class SlaveSession:
     """Everything the master knows about one slave. Mutable; read it, do not write it.
@@ -61,7 +57,8 @@ class SlaveSession:
     dialect: Dialect
     expect: Expectation
     parent: SlaveSession | None = None
-    emit: Callable[[ObservedEvent], None] = attrs.field(default=_no_observer, repr=False)
+    #: Where observed events go; None: no observer, so no event objects are built at all.
+    emit: Callable[[ObservedEvent], None] | None = attrs.field(default=None, repr=False)
 
     handshake: Handshake = attrs.field(init=False, repr=False)
     lifecycle: Lifecycle = attrs.field(init=False, repr=False)
@@ -154,7 +151,8 @@ class SlaveSession:
 
     def feed(self, event: Event) -> None:
         """Hand one event to the Handshake (it raises on a broken rule), then record it."""
-        self.emit(HandshakeFed(time.monotonic(), self.ref(), event))
+        if self.emit is not None:
+            self.emit(HandshakeFed(time.monotonic(), self.ref(), event))
         self.handshake.handle(event)
         if isinstance(event, LoadedFiles):
             self._record_files(event.paths)
@@ -225,7 +223,8 @@ class SlaveSession:
     def record_error(self, error: ProtocolError) -> None:
         error.with_state(self.handshake.describe_state())  # decoders do not know the state
         self.errors.append(error)
-        self.emit(ErrorRecorded(time.monotonic(), self.ref(), error))
+        if self.emit is not None:
+            self.emit(ErrorRecorded(time.monotonic(), self.ref(), error))
         if self.lifecycle.allows("fail"):
             self.lifecycle.fire("fail")
 
@@ -284,11 +283,14 @@ class SlaveSession:
             self.lifecycle.fire("fail")  # a connected slave that goes away has crashed
 
     def _moved(self, before: str, trigger: str, after: str, spec: TransitionSpec) -> None:
-        self.emit(HandshakeMoved(time.monotonic(), self.ref(), before, trigger, after, spec))
+        if self.emit is not None:
+            self.emit(HandshakeMoved(time.monotonic(), self.ref(), before, trigger, after, spec))
 
     def _lifecycle_moved(self, before: str, trigger: str, after: str,
                          spec: LifecycleTransition) -> None:
-        self.emit(LifecycleMoved(time.monotonic(), self.ref(), before, trigger, after, spec))
+        if self.emit is not None:
+            self.emit(LifecycleMoved(time.monotonic(), self.ref(), before, trigger, after,
+                                     spec))
 
 
 def _messages(salvaged: tuple[object, ...]) -> list[Message]:
