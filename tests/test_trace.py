@@ -110,7 +110,11 @@ def test_trace_narrates_the_seed_steps_in_order(dialect: str, tmp_path: Path) ->
     socket, p, ok = (text.index(f"socket: {p_message}"), text.index("SOCKET-2"),
                      text.index("RESULT-2"))
     assert p < socket < ok
-    assert "RESULT-3" in text and "CRASH-1" in text
+    assert "RESULT-3" in text
+    # the failed child's channel closing, with every requirement it satisfies
+    closed = ("slave socket: end of file · CRASH-1" if dialect == "zeus"
+              else "the channel closed · CRASH-1, FILES-6")
+    assert closed in text
     assert ";" not in re.sub(r"#\w+;", "", text)
 
     if DOT is not None:
@@ -125,8 +129,8 @@ def test_trace_narrates_the_seed_steps_in_order(dialect: str, tmp_path: Path) ->
 def test_a_violation_stops_the_narration_with_its_diagnostic(tmp_path: Path) -> None:
     slave = tmp_path / "result_before_pid.py"
     slave.write_text(RESULT_BEFORE_PID, encoding="utf-8")
-    svg = tmp_path / "run.svg"
-    args = ["--dialect", "spec", "--timeout", "2"]
+    svg, mermaid = tmp_path / "run.svg", tmp_path / "run.mmd"
+    args = ["--dialect", "spec", "--timeout", "2", "--mermaid", str(mermaid)]
     if DOT is not None:
         args += ["--svg", str(svg)]
     code, output = trace(*args, "--", sys.executable, str(slave))
@@ -140,6 +144,10 @@ def test_a_violation_stops_the_narration_with_its_diagnostic(tmp_path: Path) -> 
     assert "narration stops here" in lines[at + 3]
     assert all(line.startswith("wrote ") for line in lines[at + 4:])
     assert first(lines, "Socket step for root") < at
+    # the run's sequence stops at the same step: R:OK, then the violation, nothing after
+    arrows = mermaid.read_text(encoding="utf-8").splitlines()
+    assert arrows[-2].endswith("->>M: slave socket: R:OK")
+    assert arrows[-1].startswith("    Note over S1: violation: slave broke PID-1")
     if DOT is not None:
         root = ET.parse(svg).getroot()
         bold = [g for g in root.iter(f"{SVG_NS}g") if g.get("class") == "edge"

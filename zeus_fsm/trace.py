@@ -27,7 +27,6 @@ from zeus_fsm.diagrams_sequence import escape_bytes
 from zeus_fsm.dialects import Dialect
 from zeus_fsm.errors import MalformedMessage, ProtocolError
 from zeus_fsm.master import Master
-from zeus_fsm.messages import LoadedFiles, Message
 from zeus_fsm.observe import (
     Channel,
     Direction,
@@ -42,7 +41,7 @@ from zeus_fsm.observe import (
 )
 from zeus_fsm.requirements import SECTIONS, requirement
 from zeus_fsm.slave import DIALECT_ENV
-from zeus_fsm.trace_views import rows_fired
+from zeus_fsm.trace_views import reads_consumed, rows_fired
 
 #: The reference slave's demo children (zeus_fsm/examples/demo.py).
 DEMO_CHILDREN: Final = ("child_ok", "child_fail", "child_lazy")
@@ -157,10 +156,8 @@ class Narrator:
             self._held.setdefault(session_id, []).append(event)
             return []
         if isinstance(event, HandshakeFed):
-            # one datagram per message; consecutive F datagrams arrive as one batch
-            count = (len(event.event.paths) if isinstance(event.event, LoadedFiles) else 1) \
-                if isinstance(event.event, Message) else None
-            return self._release(event.session.session_id, count)
+            return self._release(event.session.session_id,
+                                 reads_consumed(event, self.dialect.files_on_pipe))
         if isinstance(event, ErrorRecorded):
             # a message the machine refused was fed (and shown); bytes that did not
             # decode never were: show that datagram now

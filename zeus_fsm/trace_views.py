@@ -9,10 +9,16 @@ from collections.abc import Sequence
 
 from zeus_fsm.diagrams import BROKEN, Highlight, to_dot
 from zeus_fsm.diagrams_sequence import Arrow, Item, Note, Participant, escape_bytes, render
+from zeus_fsm.dialects import get_dialect
+from zeus_fsm.errors import MalformedMessage
+from zeus_fsm.events import ChannelClosed, Deadline, PipeClosed, SocketPassed
 from zeus_fsm.machine import TRIGGERS, TransitionSpec, transitions_for
+from zeus_fsm.messages import LoadedFiles, Message
 from zeus_fsm.observe import (
+    Channel,
     Direction,
     ErrorRecorded,
+    HandshakeFed,
     HandshakeMoved,
     ObservedEvent,
     ProcessAction,
@@ -31,17 +37,44 @@ def _short(data: bytes) -> str:
     return text if len(text) <= ARROW_CHARS else f"{text[:ARROW_CHARS]}... ({len(data)} bytes)"
 
 
-class _Sequence:
-    """Turns events into arrows; a transition's requirement joins the arrow that caused it."""
+def reads_consumed(fed: HandshakeFed, files_on_pipe: bool) -> int | None:
+    """How many reads of its channel one fed event was decoded from (None: all so far).
 
-    def __init__(self) -> None:
+    zeus: the master feeds each read as soon as it is read. spec: it reads a round
+    of datagrams, then feeds them, one message per datagram, consecutive F
+    datagrams merged into one batch. Fd facts, closes and deadlines take all.
+    """
+    event = fed.event
+    if files_on_pipe or not isinstance(event, Message):
+        return None
+    return len(event.paths) if isinstance(event, LoadedFiles) else 1
+
+
+def fed_channel(fed: HandshakeFed, files_on_pipe: bool) -> Channel:
+    """The channel a fed event was read from."""
+    if isinstance(fed.event, SocketPassed):
+        return Channel.MASTER
+    if files_on_pipe and isinstance(fed.event, LoadedFiles | PipeClosed):
+        return Channel.PIPE
+    return Channel.SLAVE
+
+
+class _Sequence:
+    """Turns events into arrows; a transition's requirement joins the arrow it came from."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        self.files_on_pipe = get_dialect(dialect).files_on_pipe
         self.participants: list[Participant] = [Participant("M", "master")]
         self.items: list[Item] = []
+        self.stopped = False  # a violation ends the picture, as it ends the narration
         self._keys: dict[int, str] = {}
         self._pids: dict[int, str] = {}  # pid -> participant key, to draw forks
-        self._last_arrow: dict[str, int] = {}  # participant -> index of its last arrow in
+        self._unfed: dict[tuple[str, Channel], list[int]] = {}  # arrows read, not yet fed
+        self._current: dict[str, int] = {}  # participant -> the arrow last fed
         self._pending_sent: dict[str, list[str]] = {}  # requirements of S/C not yet on the wire
         self._arrow_reqs: dict[int, list[str]] = {}
+        self._dropped: set[int] = set()  # read but never judged: the run stopped before
 
     def key(self, ref: SessionRef) -> str:
         known = self._keys.get(ref.session_id)
@@ -70,18 +103,31 @@ class _Sequence:
         text = f"{event.channel.value}: {what}"
         if event.direction is Direction.RECEIVED:
             self.items.append(Arrow(key, "M", text, dashed=event.eof and not event.data))
-            self._last_arrow[key] = len(self.items) - 1
+            self._unfed.setdefault((key, event.channel), []).append(len(self.items) - 1)
         else:
             self.items.append(Arrow("M", key, text))
             self._arrow_reqs[len(self.items) - 1] = self._pending_sent.pop(key, [])
 
+    def fed(self, event: HandshakeFed) -> None:
+        key = self.key(event.session)
+        queue = self._unfed.get((key, fed_channel(event, self.files_on_pipe)), [])
+        count = reads_consumed(event, self.files_on_pipe)
+        taken = queue[:] if count is None else queue[:count]
+        del queue[:len(taken)]
+        if not taken and isinstance(event.event, ChannelClosed | PipeClosed | Deadline):
+            # no read carried it (spec sees a slave's end as its process exiting): draw it
+            self.items.append(Arrow(key, "M", _silent_fact(event.event), dashed=True))
+            taken = [len(self.items) - 1]
+        if taken:
+            self._current[key] = taken[-1]
+
     def moved(self, event: HandshakeMoved) -> None:
         key = self.key(event.session)
-        req = event.spec.requirement
+        reqs = [row.requirement for row in rows_fired(self.dialect, event)]
         if event.spec.trigger in _MASTER_TRIGGERS:  # S is fed before it is sent
-            self._pending_sent.setdefault(key, []).append(req)
-        elif key in self._last_arrow:
-            self._arrow_reqs.setdefault(self._last_arrow[key], []).append(req)
+            self._pending_sent.setdefault(key, []).extend(reqs)
+        elif key in self._current:
+            self._arrow_reqs.setdefault(self._current[key], []).extend(reqs)
         if "up_result_connected" in event.after and "up_result_connected" not in event.before:
             self.items.append(Note((key,), "connected"))
 
@@ -97,12 +143,22 @@ class _Sequence:
                                     dashed=True))
 
     def error(self, event: ErrorRecorded) -> None:
-        over = (self.key(event.session),) if event.session is not None else ("M",)
+        over: tuple[str, ...] = ("M",)
+        if event.session is not None:
+            key = self.key(event.session)
+            over = (key,)
+            unfed = [i for (k, _), queue in self._unfed.items() if k == key for i in queue]
+            if isinstance(event.error, MalformedMessage) and unfed:
+                unfed = unfed[1:]  # the datagram that did not decode stays: it is the culprit
+            self._dropped.update(unfed)
         self.items.append(Note(over, f"violation: {event.error.describe()}"))
+        self.stopped = True
 
     def finished(self) -> list[Item]:
         out: list[Item] = []
         for index, item in enumerate(self.items):
+            if index in self._dropped:
+                continue
             reqs = self._arrow_reqs.get(index)
             if isinstance(item, Arrow) and reqs:
                 unique = list(dict.fromkeys(reqs))
@@ -112,6 +168,12 @@ class _Sequence:
         return out
 
 
+def _silent_fact(event: ChannelClosed | PipeClosed | Deadline) -> str:
+    if isinstance(event, Deadline):
+        return f"nothing within {event.seconds:g} s"
+    return "the pipe closed" if isinstance(event, PipeClosed) else "the channel closed"
+
+
 def _label(ref: SessionRef) -> str:
     name = ref.identifier or "root"
     return f"{name} (pid {ref.pid})" if ref.pid else name
@@ -119,10 +181,14 @@ def _label(ref: SessionRef) -> str:
 
 def sequence_of(events: Sequence[ObservedEvent], dialect: str) -> str:
     """The Mermaid sequence diagram of a traced run (real pids, real bytes)."""
-    seq = _Sequence()
+    seq = _Sequence(dialect)
     for event in events:
+        if seq.stopped:
+            break
         if isinstance(event, WireEvent):
             seq.wire(event)
+        elif isinstance(event, HandshakeFed):
+            seq.fed(event)
         elif isinstance(event, HandshakeMoved):
             seq.moved(event)
         elif isinstance(event, ProcessEvent):
