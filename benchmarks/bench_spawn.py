@@ -10,7 +10,10 @@ Measures, in one run and for both dialects, with the reference slave and the dem
 - baseline: a bare fork + socketpair + fd pass + two writes (P, R) in Python, read
   back by the parent, of the dialect's socket type; median of as many.
 
-It prints the medians and the ratio child / baseline (target <= 1.5x).
+It prints the medians and the ratio child / baseline (target <= 1.5x), then where a
+child's time goes: a second pass with an observer splits each spawn at the wire events
+the master sees (S sent, socket received, P, R, connected), and the master's own CPU
+time per spawn (time.process_time) shows how much of it is the master's work.
 """
 
 from __future__ import annotations
@@ -22,8 +25,17 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from itertools import pairwise
 
 from zeus_fsm.master import Master
+from zeus_fsm.observe import (
+    Channel,
+    Direction,
+    HandshakeFed,
+    LifecycleMoved,
+    ObservedEvent,
+    WireEvent,
+)
 
 PLAN = "zeus_fsm.examples.demo:DemoPlan"
 DIALECTS = ("spec", "zeus")
@@ -59,6 +71,54 @@ def time_children(dialect: str, count: int, identifier: str) -> tuple[list[float
             wire.append(child.result_at - child.started_at)
             master.stop(child)
     return calls, wire
+
+
+#: The stages of one spawn, between the events `_stage_marks` picks out.
+STAGES = ("S sent -> socket received (slave forks, makes its socketpair)",
+          "socket -> P (master checks the fd; slave sends P)",
+          "P -> R (slave runs the action)",
+          "R -> connected (master records the result)")
+
+
+def _first(events: list[ObservedEvent], test: Callable[[ObservedEvent], bool]) -> float:
+    return next(e.at for e in events if test(e))
+
+
+def _stage_marks(events: list[ObservedEvent]) -> list[float]:
+    def fed(name: str) -> Callable[[ObservedEvent], bool]:
+        return lambda e: isinstance(e, HandshakeFed) and type(e.event).__name__ == name
+
+    return [
+        _first(events, lambda e: isinstance(e, WireEvent) and e.direction is Direction.SENT),
+        _first(events, lambda e: isinstance(e, WireEvent) and e.channel is Channel.MASTER),
+        _first(events, fed("PidIdentifier")),
+        _first(events, fed("ActionResult")),
+        _first(events, lambda e: isinstance(e, LifecycleMoved) and e.after == "connected"),
+    ]
+
+
+def breakdown(dialect: str, count: int, identifier: str) -> tuple[list[list[float]], list[float]]:
+    """Per stage, its durations; and the master's CPU seconds per spawn (no observer)."""
+    events: list[ObservedEvent] = []
+    stages: list[list[float]] = [[] for _ in STAGES]
+    with Master(slave_command(dialect), dialect, observer=events.append) as master:
+        root = master.boot_root()
+        for _ in range(count):
+            events.clear()
+            child = master.spawn(root, identifier)
+            marks = _stage_marks(events)
+            for index, (start, end) in enumerate(pairwise(marks)):
+                stages[index].append(end - start)
+            master.stop(child)
+    cpu = []
+    with Master(slave_command(dialect), dialect) as master:
+        root = master.boot_root()
+        for _ in range(count):
+            started = time.process_time()
+            child = master.spawn(root, identifier)
+            cpu.append(time.process_time() - started)
+            master.stop(child)
+    return stages, cpu
 
 
 def time_baseline(sock_type: int, count: int) -> list[float]:
@@ -135,6 +195,11 @@ def main(argv: list[str] | None = None) -> None:
         report("baseline: fork+socketpair+fd+2 writes", bare)
         print(f"  ratio child spawn / baseline: {median(calls) / median(bare):.2f}x "
               "(target <= 1.5x)")
+        stages, cpu = breakdown(dialect, max(args.children // 4, 20), args.identifier)
+        print("  where a child's time goes (medians, observed by the master):")
+        for name, values in zip(STAGES, stages, strict=True):
+            print(f"    {ms(median(values))}  {name}")
+        print(f"    {ms(median(cpu))}  master CPU per spawn() (overlaps the above)")
 
 
 if __name__ == "__main__":
