@@ -6,9 +6,10 @@ the diagram cannot disagree with the machine that enforces the handshake.
 Two outputs: Graphviz DOT (rendered to SVG elsewhere) and Mermaid
 `stateDiagram-v2` text. Both are deterministic: table order, no timestamps.
 
-The forty-odd rejection rows are summarised as one dashed edge to `broken`
-per state that has any, labelled with the requirements they break, so the
-picture shows where a handshake can fail without a thicket of edges.
+The rejection rows are summarised as one dashed edge to `broken` per
+top-level state that has any, labelled with the requirements they break (the
+parallel state's rows, its regions' included, go in one note), so the picture
+shows where a handshake can fail without a thicket of crossing edges.
 
 Not imported by the slave or the master: teaching views stay off their
 start-up path.
@@ -133,7 +134,7 @@ class Highlight:
     steps: frozenset[tuple[str, str, str]] = frozenset()
     visited: frozenset[str] = frozenset()
     failed_from: str | None = None
-    #: Replaces the legend under the title (say what the highlight means).
+    #: A line added to the legend under the title (say what the highlight means).
     caption: str = ""
 
 
@@ -414,13 +415,3 @@ def _mermaid_states(shape: Shape, parent: str | None, indent: str) -> list[str]:
 
 def every_state(dialect: str) -> list[str]:
     return Shape.of(dialect).names
-
-
-def visited_states(steps: Iterable[tuple[str, str, str]]) -> frozenset[str]:
-    """The states a path of (source, trigger, dest) steps passed through."""
-    seen: set[str] = set()
-    for source, _trigger, dest in steps:
-        seen.add(source)
-        if dest != "=":
-            seen.add(dest)
-    return frozenset(seen)
