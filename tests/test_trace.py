@@ -107,9 +107,11 @@ def test_trace_narrates_the_seed_steps_in_order(dialect: str, tmp_path: Path) ->
     for name in ("child_ok", "child_fail", "child_lazy"):
         assert f"as {name} (pid " in text
     assert text.count("fork · SPAWN-2") == 3
-    socket, p, ok = (text.index(f"socket: {p_message}"), text.index("SOCKET-2"),
-                     text.index("RESULT-2"))
-    assert p < socket < ok
+    # the root's steps in the seed's order: Socket, P, R (then Connected), files after P
+    steps = [text.index("SOCKET-2"), text.index(f"slave socket: {p_message}"),
+             text.index("RESULT-2"), text.index("Note over S1: connected")]
+    assert steps == sorted(steps)
+    assert text.index("FILES-8") > steps[1]
     assert "RESULT-3" in text
     # the failed child's channel closing, with every requirement it satisfies
     closed = ("slave socket: end of file · CRASH-1" if dialect == "zeus"
