@@ -276,6 +276,9 @@ def serves_while_reporting(ctx: CaseContext) -> None:
         raise Violation("FILES-7", f"{lazy.label}, while it reports loaded files, forks a "
                         f"child for S:{ctx.ids.ok} that registers within "
                         f"{ctx.judge.timeout:g} s", violation.actual) from None
+    # Judge the lazy report too if it comes (its absence is 5.4's business, not this case's).
+    ctx.judge.expecting = f"{lazy.label} reports a file loaded after its result"
+    ctx.judge.wait_for(lambda: bool(lazy.files_after_result))
 
 
 # ---- 6. Spawning children ----------------------------------------------------

@@ -85,6 +85,8 @@ class Session:
 
     label: str  # "the root slave" or "the child 'child_ok'"
     machine: Handshake
+    #: The slave that was sent S for this one (None for the root).
+    parent: Session | None = None
     sock: socket.socket | None = None  # the slave's socket, once it arrived
     decoder: ChannelDecoder | None = None
     pipe_fd: int | None = None
@@ -199,8 +201,9 @@ class Judge:
             code = None
         return BadEnvOutcome(code, self.stderr_text())
 
-    def _new_session(self, label: str, expect: Expectation) -> Session:
-        session = Session(label, Handshake(self.dialect, expect))
+    def _new_session(self, label: str, expect: Expectation,
+                     parent: Session | None = None) -> Session:
+        session = Session(label, Handshake(self.dialect, expect), parent)
         self.sessions.append(session)
         self._pending.append(session)
         return session
@@ -218,7 +221,7 @@ class Judge:
                               Expectation(identifier=identifier,
                                           parent_pid=parent.pid
                                           if self.dialect.has_parent_pid else None,
-                                          uid=os.getuid()))
+                                          uid=os.getuid()), parent)
             for _ in range(count)]
         wire = self.dialect.encode(message)
         if self.dialect.name == "spec" and count > 1:
@@ -378,13 +381,13 @@ class Judge:
             creds = transport.peer_credentials(sock)
             peer_pid, peer_uid = creds.pid, creds.uid
         received.close()
-        if not self._pending:
+        session = self._claim(peer_pid)
+        if session is None:
             self.extra_registrations.append(
                 f"{len(kinds)} fd(s) ({', '.join(k.value for k in kinds) or 'none'}) "
                 f"from pid {peer_pid}, payload {show_bytes(received.data)}")
             transport.close_quietly(sock)
             return
-        session = self._pending.popleft()
         try:
             session.machine.handle(SocketPassed(kinds, received.data, peer_pid, peer_uid))
         except ProtocolError:
@@ -396,6 +399,20 @@ class Judge:
             session.exit_fd = transport.process_handle(peer_pid)
             if session.exit_fd is None and not self.dialect.files_on_pipe:
                 self._on_exit(session)  # it is gone already: its channel has ended
+
+    def _claim(self, peer_pid: int | None) -> Session | None:
+        """The pending registration a socket from `peer_pid` answers.
+
+        Children are matched by their OS parent, so that an extra child forked for
+        one S can never pass for the child of a later S; when the parent cannot be
+        read (no socket, or the process is gone) the oldest pending one is taken.
+        """
+        parent = None if peer_pid is None else parent_pid_of(peer_pid)
+        for session in self._pending:
+            if session.parent is None or parent is None or session.parent.pid == parent:
+                self._pending.remove(session)
+                return session
+        return None
 
     def _on_socket(self, session: Session) -> None:
         assert session.sock is not None
@@ -544,6 +561,15 @@ class Judge:
 
 def _phase_left(session: Session, phase: str) -> Callable[[], bool]:
     return lambda: session.phase != phase
+
+
+def parent_pid_of(pid: int) -> int | None:
+    """The OS parent of a process, from /proc (None when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat_file:
+            return int(stat_file.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def group_members(pgid: int) -> list[int]:
