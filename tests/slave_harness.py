@@ -169,11 +169,13 @@ class Harness:
     """Starts the reference slave with a real master socket and registers its slaves."""
 
     def __init__(self, dialect_name: str, plan: str | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, dialect_flag: bool = True) -> None:
         self.dialect = get_dialect(dialect_name)
         self.master, theirs = transport.master_socketpair()
         self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - the slaves' log, closed in close()
-        command = [sys.executable, "-m", "zeus_fsm.slave", "--dialect", dialect_name]
+        command = [sys.executable, "-m", "zeus_fsm.slave"]
+        if dialect_flag:
+            command += ["--dialect", dialect_name]
         if plan is not None:
             command += ["--plan", plan]
         self.process = subprocess.Popen(

@@ -219,6 +219,30 @@ def dialect_name(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def test_dialect_comes_from_the_environment_without_the_flag() -> None:
+    harness = Harness("zeus", env={"ZEUS_FSM_DIALECT": "zeus"}, dialect_flag=False)
+    try:
+        root = harness.start()  # the harness's zeus machine refuses a spec slave's socket
+        assert root.result is not None and root.result.ok
+        assert root.pipe is not None
+    finally:
+        assert harness.close() == []
+
+
+@pytest.mark.parametrize(("args", "env", "says"), [
+    (["--plan", "no_colon"], {}, "is not MODULE:CLASS"),
+    ([], {"ZEUS_FSM_DIALECT": "ruby"}, "unknown dialect 'ruby'"),
+    (["--dialect", "ruby"], {}, "unknown dialect 'ruby'"),
+])
+def test_bad_arguments_exit_2_with_a_usage_error(args: list[str], env: dict[str, str],
+                                                 says: str) -> None:
+    run = subprocess.run([sys.executable, "-m", "zeus_fsm.slave", *args],
+                         env={**os.environ, **env}, capture_output=True, text=True,
+                         timeout=TIMEOUT, check=False)
+    assert run.returncode == 2
+    assert says in run.stderr, run.stderr
+
+
 # ---- bad ZEUS_MASTER_FD: exit 2 with one line that says which --------------------------
 
 
