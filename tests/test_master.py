@@ -17,6 +17,7 @@ from zeus_fsm.errors import (
     BadDescriptor,
     ChannelClosed,
     CredentialsMismatch,
+    FrameTooLarge,
     MalformedMessage,
     ProtocolError,
     Role,
@@ -195,11 +196,18 @@ CHILD_FAULTS = {
     "no_pid": (StepTimeout, "PID-1", "PID-1"),
     "no_result": (StepTimeout, "RESULT-6", "RESULT-6"),
     "exit_early": (StepTimeout, "SOCKET-2", "SOCKET-2"),  # a child's pid is unknown until then
+    "double_p": (UnexpectedEvent, "PID-1", "CHAN-1"),  # zeus: the pipe must follow P
+    "double_r": (UnexpectedEvent, "RESULT-1", "RESULT-1"),
+    "flood": (FrameTooLarge, "FRAME-3", "FRAME-3"),
+    "bad_path": (MalformedMessage, "FILES-1", "FILES-1"),
+    "fd_on_channel": (UnexpectedEvent, "FRAME-1", "CHAN-1"),  # zeus: a second pipe
+    "pipe_is_socket": (BadDescriptor, None, "CHAN-1"),
 }
 
 
-@pytest.mark.parametrize("dialect", DIALECTS)
-@pytest.mark.parametrize("mode", sorted(CHILD_FAULTS))
+@pytest.mark.parametrize(("mode", "dialect"), [
+    (mode, dialect) for mode in sorted(CHILD_FAULTS) for dialect in DIALECTS
+    if CHILD_FAULTS[mode][1 if dialect == "spec" else 2] is not None])
 def test_faulty_child_is_reported_and_the_master_carries_on(dialect: str, mode: str) -> None:
     error_class, spec_req, zeus_req = CHILD_FAULTS[mode]
     with no_leaks() as roots, Master(fake_command(dialect), dialect, step_timeout=STEP,
@@ -209,6 +217,7 @@ def test_faulty_child_is_reported_and_the_master_carries_on(dialect: str, mode: 
         started = time.monotonic()
         bad = master.spawn(root, mode)
         assert time.monotonic() - started < STEP + 1.0  # bounded by the step timeout
+        master.wait_stopped(bad, timeout=2.0)  # some faults come after R
         assert bad.lifecycle.state == "stopped"
         assert bad.channel is None and bad.pipe is None and bad.process_fd is None
         assert len(bad.errors) == 1, bad.errors
@@ -217,6 +226,8 @@ def test_faulty_child_is_reported_and_the_master_carries_on(dialect: str, mode: 
         assert error.requirement == (zeus_req if dialect == "zeus" else spec_req)
         assert error.culprit is Role.SLAVE
         assert error.state  # says which step it was in
+        if mode == "bad_path":  # the good paths before the bad one are kept
+            assert bad.loaded_files[:2] == fake_files("bad_path")[:2]
         good = master.spawn(root, "ok")  # the master carries on with the others
         assert good.ok, good.errors
         assert root.ok and root.lifecycle.state == "connected"

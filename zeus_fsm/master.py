@@ -454,8 +454,9 @@ class Master:
             try:
                 if self.dialect.files_on_pipe:
                     session.feed_stream(received.data)
-                elif received.data or not received.fds:
+                elif not received.fds:
                     datagrams.append(received.data)
+                # spec: a datagram that carries fds is no message; the fds are what counts.
                 if received.fds:
                     if datagrams:
                         session.feed_datagrams(datagrams)

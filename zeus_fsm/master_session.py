@@ -300,9 +300,15 @@ def _messages(salvaged: tuple[object, ...]) -> list[Message]:
 def _batched(messages: list[Message]) -> list[Message]:
     """Merge runs of consecutive LoadedFiles into one batch (one Handshake event per read)."""
     out: list[Message] = []
+    run: list[bytes] = []
     for message in messages:
-        if isinstance(message, LoadedFiles) and out and isinstance(out[-1], LoadedFiles):
-            out[-1] = LoadedFiles(out[-1].paths + message.paths)
-        else:
-            out.append(message)
+        if isinstance(message, LoadedFiles):
+            run.extend(message.paths)
+            continue
+        if run:
+            out.append(LoadedFiles(tuple(run)))
+            run = []
+        out.append(message)
+    if run:
+        out.append(LoadedFiles(tuple(run)))
     return out

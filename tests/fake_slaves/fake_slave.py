@@ -6,7 +6,9 @@ The root behaves as ROOT_MODE; each S:<identifier> forks a child that behaves
 as the mode named by its identifier (so a test picks a child's fault by the
 identifier it spawns). Modes: ok, fail, fail_slow, lazy, exit_early, silent,
 no_pid, no_result, lie_pid, garbage, wrong_fd, two_fds, twin (forks two
-children for one S), no_pipe (zeus: R without the pipe).
+children for one S), no_pipe (zeus: R without the pipe), pipe_is_socket (zeus),
+double_p, double_r, bad_path (a relative loaded-file path after good ones),
+flood (a message over 64 KiB), fd_on_channel (an fd after R).
 """
 
 from __future__ import annotations
@@ -70,12 +72,22 @@ def boot(identifier: str, mode: str, parent_pid: int) -> Channel:
         channel.send(b"hello, I am not a message")
         time.sleep(HANG)
         os._exit(0)
+    if mode == "flood":
+        big = b"R:" + b"x" * (100_000 if ZEUS else 70_000)
+        channel.local.sendall(big) if ZEUS else channel.send(big)
+        time.sleep(HANG)
+        os._exit(0)
     pid = os.getpid() + (1 if mode == "lie_pid" else 0)
     if ZEUS:
         channel.send(b"P:%d:%d:%s" % (pid, parent_pid, identifier.encode()))
     else:
         channel.send(b"P:%d:%s" % (pid, identifier.encode()))
-    if ZEUS and mode != "no_pipe":
+    if mode == "double_p":
+        channel.send(b"P:%d:%d:%s" % (pid, parent_pid, identifier.encode()) if ZEUS
+                     else b"P:%d:%s" % (pid, identifier.encode()))
+    if ZEUS and mode == "pipe_is_socket":
+        socket.send_fds(local, [b"\0"], [MASTER.fileno()])
+    elif ZEUS and mode != "no_pipe":
         r, w = os.pipe()
         socket.send_fds(local, [b"\0"], [r])
         os.close(r)
@@ -92,6 +104,13 @@ def boot(identifier: str, mode: str, parent_pid: int) -> Channel:
         channel.files(files_of(mode)[2:])
         os._exit(1)
     channel.send(b"R:OK")
+    if mode == "double_r":
+        channel.send(b"R:OK")
+    if mode == "bad_path":
+        time.sleep(0.05)  # the good files are read before the bad one arrives
+        channel.files([b"relative/path.rb"])
+    if mode == "fd_on_channel":
+        socket.send_fds(local, [b"\0"], [MASTER.fileno()])
     if mode == "lazy":
         time.sleep(0.1)
     channel.files(files_of(mode)[2:])
