@@ -20,6 +20,15 @@ def open_fds() -> set[str]:
     return set(os.listdir("/proc/self/fd"))
 
 
+def my_children() -> set[int]:
+    """This process's children (zombies too), from every thread's children list."""
+    found: set[int] = set()
+    for task in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{task}/children") as file:
+            found.update(int(pid) for pid in file.read().split())
+    return found
+
+
 def processes_in_session(session_id: int) -> list[str]:
     """Every process (zombies too) whose session or process group is `session_id`."""
     found = []
@@ -48,14 +57,17 @@ def wait_no_processes(session_id: int, timeout: float = 0.5) -> list[str]:
 
 @contextmanager
 def no_leaks() -> Iterator[list[int]]:
-    """Fail if fds of this process stay open, or slave processes stay alive, afterwards.
+    """Fail if fds of this process stay open, or slave processes or children of this
+    process (zombies included) are left, afterwards.
 
     Yields a list the test appends root pids to (the slaves' session id).
     """
-    before = open_fds()
+    before, children = open_fds(), my_children()
     roots: list[int] = []
     yield roots
     leaked = open_fds() - before
     left = [p for root in roots for p in wait_no_processes(root)]
+    unreaped = my_children() - children
     assert not leaked, f"fds left open: {sorted(leaked)}"
     assert not left, f"slave processes left: {left}"
+    assert not unreaped, f"children of the test process left: {sorted(unreaped)}"
