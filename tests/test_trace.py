@@ -87,6 +87,9 @@ def test_trace_narrates_the_seed_steps_in_order(dialect: str, tmp_path: Path) ->
         assert order == sorted(order), (name, order)
         # step 5 runs in parallel: any time after P
         assert first(lines, f"Loaded Files step for {me}") > order[1]
+    # child_lazy loads a module after its R:OK: step 5 goes on after Connected
+    lazy_files = [i for i, line in enumerate(lines) if "Loaded Files step for child_lazy[" in line]
+    assert lazy_files and lazy_files[-1] > first(lines, "Connected: child_lazy[")
     assert first(lines, "Action Result step for child_fail[") < \
         first(lines, "Failure and shutdown step for child_fail[")
     assert not any("Connected: child_fail[" in line for line in lines)

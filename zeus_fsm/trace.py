@@ -17,7 +17,8 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Final
 
 import attrs
@@ -225,6 +226,10 @@ class Narrator:
         ]
 
 
+def _has_all(wanted: frozenset[bytes], files: list[bytes]) -> bool:
+    return wanted <= set(files)
+
+
 @attrs.frozen
 class TraceRun:
     events: tuple[ObservedEvent, ...]
@@ -234,11 +239,14 @@ class TraceRun:
 
 def run_trace(command: Sequence[str], dialect: Dialect, children: Sequence[str],
               write: Callable[[str], None], step_timeout: float = 5.0,
-              linger: float = DEFAULT_LINGER) -> TraceRun:
+              linger: float = DEFAULT_LINGER,
+              expected_files: Mapping[str, frozenset[bytes]] | None = None) -> TraceRun:
     """Boot the root, spawn `children` from it, listen `linger` seconds more, close.
 
-    Every wait is the master's, bounded by `step_timeout` per step. Raises
-    OSError when the command cannot be started.
+    `expected_files` (per identifier) are waited for before that, each wait
+    bounded by `step_timeout`: the demo's lazy child reports its file after R,
+    and a trace that closed first would not show step 5 running on. Every wait
+    is the master's, bounded. Raises OSError when the command cannot be started.
     """
     narrator = Narrator(dialect, write)
     write(f"zeus-fsm trace: {dialect.name} dialect; root slave: {' '.join(command)}")
@@ -254,6 +262,10 @@ def run_trace(command: Sequence[str], dialect: Dialect, children: Sequence[str],
             if narrator.violation is not None or not root.ok:
                 break
             master.spawn(root, identifier)
+        for session in master.sessions:
+            wanted = (expected_files or {}).get(session.identifier)
+            if wanted and narrator.violation is None and session.lifecycle.live:
+                master.wait_files(session, partial(_has_all, wanted))
         if narrator.violation is None:
             master.run(lambda: narrator.violation is not None, timeout=linger)
     narrator.finish()

@@ -36,13 +36,17 @@ def trace_command(dialect: str, mermaid_out: Path | None, svg_out: Path | None,
     the narration with its diagnostic and exits 1.
     """
     from zeus_fsm.dialects import get_dialect
+    from zeus_fsm.examples.demo import EXPECTED_FILES
     from zeus_fsm.trace import DEMO_CHILDREN, reference_slave, run_trace
 
     wire = get_dialect(dialect)
     argv = list(command) or reference_slave(dialect)
     spawns = children or (DEMO_CHILDREN if not command else ())
+    # the demo plan says which files each action loads: wait for them (lazy ones too)
+    expected = None if command else EXPECTED_FILES
     try:
-        run = run_trace(argv, wire, spawns, click.echo, step_timeout=timeout)
+        run = run_trace(argv, wire, spawns, click.echo, step_timeout=timeout,
+                        expected_files=expected)
     except OSError as error:
         click.echo(f"zeus-fsm trace: cannot start {argv[0]}: {error}", err=True)
         sys.exit(2)
