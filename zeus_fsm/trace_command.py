@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from zeus_fsm.observe import ObservedEvent
 
 
-@click.command("trace", context_settings={"ignore_unknown_options": True})
+@click.command("trace")
 @click.option("--dialect", type=click.Choice(["spec", "zeus"]), default="spec",
               show_default=True, envvar="ZEUS_FSM_DIALECT", help="Wire dialect.")
 @click.option("--mermaid", "mermaid_out", type=click.Path(path_type=Path, dir_okay=False),
