@@ -121,24 +121,22 @@ BAD_ENVIRONMENTS = ("unset", "not a number", "closed", "not a socket")
 
 def bad_master_fd(ctx: CaseContext) -> None:
     judge = ctx.judge
-    for variant in BAD_ENVIRONMENTS:
-        expected = (f"with ZEUS_MASTER_FD {variant}, the slave exits non-zero within "
-                    f"{judge.timeout:g} s with a one-line message on stderr")
-        outcome = judge.start_with_bad_env(variant)
-        judge.close()
+    for variant, outcome in zip(BAD_ENVIRONMENTS, judge.start_with_bad_env(BAD_ENVIRONMENTS),
+                                strict=True):
         lines = outcome.stderr.rstrip(b"\n").split(b"\n")
         if outcome.returncode is None:
             actual = f"still running after {judge.timeout:g} s"
         elif outcome.returncode == 0:
             actual = "it exited with status 0"
-        elif not outcome.stderr.strip() or len(lines) != 1:
+        elif not outcome.stderr.strip():
+            actual = f"it exited with status {outcome.returncode} and an empty stderr"
+        elif len(lines) != 1:
             actual = (f"it exited with status {outcome.returncode}, stderr "
-                      f"{show_bytes(outcome.stderr)} ({len(lines)} lines)"
-                      if outcome.stderr.strip() else
-                      f"it exited with status {outcome.returncode} and an empty stderr")
+                      f"{show_bytes(outcome.stderr)} ({len(lines)} lines)")
         else:
             continue
-        raise Violation("SOCKET-5", expected, actual)
+        raise Violation("SOCKET-5", f"with ZEUS_MASTER_FD {variant}, the slave exits non-zero "
+                        f"within {judge.timeout:g} s with a one-line message on stderr", actual)
 
 
 # ---- 2. Pid & Identifier ----------------------------------------------------

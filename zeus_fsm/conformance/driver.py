@@ -106,6 +106,18 @@ class Session:
         return self.machine.phase
 
 
+@attrs.define
+class _Launched:
+    """A process the judge started, and the file its stderr goes to."""
+
+    process: subprocess.Popen[bytes]
+    stderr: IO[bytes]
+
+    def read_stderr(self) -> bytes:
+        self.stderr.seek(0)
+        return self.stderr.read()
+
+
 @attrs.frozen
 class BadEnvOutcome:
     """How a slave started with a broken ZEUS_MASTER_FD ended."""
@@ -128,8 +140,8 @@ class Judge:
         self.expecting = "the slave to start"
         self._pending: deque[Session] = deque()
         self._master: socket.socket | None = None
-        self._process: subprocess.Popen[bytes] | None = None
-        self._stderr: IO[bytes] | None = None
+        self._root: _Launched | None = None
+        self._launched: list[_Launched] = []
 
     def __enter__(self) -> Judge:
         return self
@@ -147,33 +159,51 @@ class Judge:
             env[transport.MASTER_FD_ENV] = master_fd
         return env
 
-    def _popen(self, env: dict[str, str], pass_fds: Sequence[int]) -> subprocess.Popen[bytes]:
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
+    def _launch(self, env: dict[str, str], pass_fds: Sequence[int]) -> _Launched:
+        stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
         try:
             # start_new_session: the slave leads its own process group, killed whole at the end.
-            return subprocess.Popen(self.command, env=env, pass_fds=tuple(pass_fds),
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=self._stderr, start_new_session=True)
+            process = subprocess.Popen(self.command, env=env, pass_fds=tuple(pass_fds),
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                       stderr=stderr, start_new_session=True)
         except OSError as error:
+            stderr.close()
             raise SlaveStartError(f"cannot start {' '.join(self.command)!r}: {error}") from None
+        launched = _Launched(process, stderr)
+        self._launched.append(launched)
+        return launched
 
     def start_root(self) -> Session:
         """Start the slave command with the master socket on ZEUS_MASTER_FD."""
         master, theirs = transport.master_socketpair()
         self._master = master
         try:
-            self._process = self._popen(self._slave_env(str(theirs.fileno())), [theirs.fileno()])
+            self._root = self._launch(self._slave_env(str(theirs.fileno())), [theirs.fileno()])
         finally:
             transport.close_quietly(theirs)
+        pid = self._root.process.pid
         expect = Expectation(identifier=self.dialect.root_identifier,
                              parent_pid=0 if self.dialect.has_parent_pid else None,
-                             pid=self._process.pid, uid=os.getuid())
+                             pid=pid, uid=os.getuid())
         root = self._new_session("the root slave", expect)
-        root.exit_fd = transport.process_handle(self._process.pid)
+        root.exit_fd = transport.process_handle(pid)
         return root
 
-    def start_with_bad_env(self, variant: str) -> BadEnvOutcome:
-        """Start the slave with ZEUS_MASTER_FD unset, not a number, closed, or not a socket."""
+    def start_with_bad_env(self, variants: Sequence[str]) -> list[BadEnvOutcome]:
+        """Start one slave per variant at once, with ZEUS_MASTER_FD unset, not a number,
+        closed, or not a socket; wait (bounded) for each to exit."""
+        launched = [self._launch_bad_env(variant) for variant in variants]
+        clock = transport.Clock(self.timeout)
+        outcomes = []
+        for one in launched:
+            try:
+                code: int | None = one.process.wait(clock.remaining())
+            except subprocess.TimeoutExpired:
+                code = None
+            outcomes.append(BadEnvOutcome(code, one.read_stderr()))
+        return outcomes
+
+    def _launch_bad_env(self, variant: str) -> _Launched:
         pass_fds: list[int] = []
         held: list[int] = []
         if variant == "unset":
@@ -191,15 +221,10 @@ class Judge:
         else:
             raise ValueError(f"unknown variant {variant!r}")
         try:
-            self._process = self._popen(self._slave_env(value), pass_fds)
+            return self._launch(self._slave_env(value), pass_fds)
         finally:
             for fd in held:
                 transport.close_quietly(fd)
-        try:
-            code: int | None = self._process.wait(self.timeout)
-        except subprocess.TimeoutExpired:
-            code = None
-        return BadEnvOutcome(code, self.stderr_text())
 
     def _new_session(self, label: str, expect: Expectation,
                      parent: Session | None = None) -> Session:
@@ -213,6 +238,8 @@ class Judge:
     def spawn(self, parent: Session, identifier: str, count: int = 1) -> list[Session]:
         """Send `count` S:<identifier> to a connected slave in ONE write; await nothing yet."""
         message = SpawnSlave(identifier)
+        if self.dialect.name == "spec" and count > 1:
+            raise ValueError("spec carries one message per datagram: send S one at a time")
         self._require_connected(parent, f"{parent.label} to accept S:{identifier}")
         for _ in range(count):
             parent.machine.handle(message)  # SPAWN-1: a master bug would raise here
@@ -224,8 +251,6 @@ class Judge:
                                           uid=os.getuid()), parent)
             for _ in range(count)]
         wire = self.dialect.encode(message)
-        if self.dialect.name == "spec" and count > 1:
-            raise ValueError("spec carries one message per datagram: send S one at a time")
         self._send(parent, wire * count, "SPAWN-2")
         return children
 
@@ -286,14 +311,13 @@ class Judge:
                             f"R with error text {show_bytes((result.error or '').encode())}")
 
     def closed(self, session: Session) -> None:
-        """Wait until the slave's channel (and, in zeus, its pipe) is closed."""
-        self.result(session)
-        while session.phase == "crashed" or session.phase == "connected":
-            phase = session.phase
-            self.expecting = self._step_text(session, phase)
-            if not self.wait_for(_phase_left(session, phase)):
-                if phase == "connected":
-                    raise Violation("CRASH-1", self.expecting, "its channel is still open")
+        """After a failed result: wait until the slave's channel (and, in zeus, its pipe)
+        is closed. The machine judges a channel still open after the timeout (CRASH-1)."""
+        if self.result(session).ok:
+            raise ValueError("closed() is for a slave whose action failed")
+        if session.phase == "crashed":
+            self.expecting = self._step_text(session, "crashed")
+            if not self.wait_for(_phase_left(session, "crashed")):
                 session.machine.handle(Deadline(self.timeout))
         if session.machine.files_open:
             self.expecting = f"{session.label} to close its loaded-files pipe with its socket"
@@ -457,8 +481,7 @@ class Judge:
     def _on_exit(self, session: Session) -> None:
         session.exited = True
         if session.phase == "socket":
-            assert self._process is not None
-            code = self._process.poll()
+            code = self._root.process.poll() if self._root else None
             raise Violation("SOCKET-2", self.expecting,
                             f"{session.label} exited (status {code}) before sending its socket")
         while session.sock is not None:  # datagrams sent before the exit are still queued
@@ -526,10 +549,8 @@ class Judge:
     # ---- the end ----------------------------------------------------------
 
     def stderr_text(self) -> bytes:
-        if self._stderr is None:
-            return b""
-        self._stderr.seek(0)
-        return self._stderr.read()
+        """What the root slave wrote to stderr so far."""
+        return self._root.read_stderr() if self._root else b""
 
     def stderr_tail(self) -> list[str]:
         text = self.stderr_text().decode("utf-8", "backslashreplace")
@@ -540,13 +561,13 @@ class Judge:
         for session in self.sessions:
             if session.exit_fd is not None:
                 transport.signal_process(session.exit_fd, signal.SIGKILL)
-        if self._process is not None:
+        for launched in self._launched:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._process.pid, signal.SIGKILL)
+                os.killpg(launched.process.pid, signal.SIGKILL)
+        for launched in self._launched:
             with contextlib.suppress(subprocess.TimeoutExpired):  # SIGKILL cannot be ignored
-                self._process.wait(REAP_SECONDS)
-            _wait_group_gone(self._process.pid, REAP_SECONDS)
-            self._process = None
+                launched.process.wait(REAP_SECONDS)
+            _wait_group_gone(launched.process.pid, REAP_SECONDS)
         for session in self.sessions:
             for fd in (session.pipe_fd, session.exit_fd):
                 transport.close_quietly(fd)
@@ -554,9 +575,10 @@ class Judge:
             session.pipe_fd = session.exit_fd = session.sock = None
         transport.close_quietly(self._master)
         self._master = None
-        if self._stderr is not None:
-            self._stderr.close()
-            self._stderr = None
+        for launched in self._launched:
+            launched.stderr.close()
+        self._launched.clear()
+        self._root = None
 
 
 def _phase_left(session: Session, phase: str) -> Callable[[], bool]:
