@@ -233,6 +233,25 @@ def test_faulty_child_is_reported_and_the_master_carries_on(dialect: str, mode: 
         assert root.ok and root.lifecycle.state == "connected"
 
 
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_a_slave_that_ignores_sigterm_is_killed_after_the_grace(dialect: str) -> None:
+    events: list[ObservedEvent] = []
+    with no_leaks() as roots, Master(fake_command(dialect), dialect, step_timeout=STEP,
+                                     kill_grace=0.3, observer=events.append) as master:
+        root = master.boot_root()
+        roots.append(root.pid or 0)
+        started = time.monotonic()
+        bad = master.spawn(root, "stubborn")
+        took = time.monotonic() - started
+        assert [e.requirement for e in bad.errors] == ["RESULT-6"]
+        assert bad.lifecycle.state == "stopped"
+        signals = [e.detail for e in events if isinstance(e, ProcessEvent)
+                   and e.action is ProcessAction.SIGNALLED and e.pid == bad.peer_pid]
+        assert signals == ["SIGTERM", "SIGKILL"]
+        assert STEP + 0.3 <= took < STEP + 0.3 + 1.0
+        assert master.spawn(root, "ok").ok
+
+
 def test_zeus_result_without_pipe_is_chan1() -> None:
     with no_leaks() as roots, Master(fake_command("zeus"), "zeus", step_timeout=STEP) as master:
         root = master.boot_root()

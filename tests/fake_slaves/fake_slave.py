@@ -8,7 +8,8 @@ identifier it spawns). Modes: ok, fail, fail_slow, lazy, exit_early, silent,
 no_pid, no_result, lie_pid, garbage, wrong_fd, two_fds, twin (forks two
 children for one S), no_pipe (zeus: R without the pipe), pipe_is_socket (zeus),
 double_p, double_r, bad_path (a relative loaded-file path after good ones),
-flood (a message over 64 KiB), fd_on_channel (an fd after R).
+flood (a message over 64 KiB), fd_on_channel (an fd after R), stubborn (ignores
+SIGTERM and never sends R).
 """
 
 from __future__ import annotations
@@ -92,7 +93,9 @@ def boot(identifier: str, mode: str, parent_pid: int) -> Channel:
         socket.send_fds(local, [b"\0"], [r])
         os.close(r)
         channel.pipe_w = w
-    if mode in ("no_result", "lie_pid"):
+    if mode == "stubborn":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if mode in ("no_result", "lie_pid", "stubborn"):
         time.sleep(HANG)
         os._exit(0)
     channel.files(files_of(mode)[:2])
