@@ -74,8 +74,12 @@ def to_mermaid() -> str:
     for row in lifecycle.LIFECYCLE_TRANSITIONS:
         out.append(f"    {row.source} --> {row.dest} : "
                    f"{mermaid_text(row.trigger + ' · ' + row.requirement)}")
+    # Mermaid wraps notes narrowly: the short form here, the reasons in the SVG
     out.append(f"    note right of {states[-1].name}")
-    out.append("        rejected (state unchanged):")
-    out += [f"        {mermaid_text(line)}" for line in _rejection_lines()]
+    out.append("        refused where no edge allows it (state unchanged):")
+    out += [f"        {mermaid_text(row.trigger)}"
+            f"{'' if row.source == '*' else ' in ' + row.source}"
+            f" \N{RIGHTWARDS ARROW} {row.requirement}"
+            for row in lifecycle.LIFECYCLE_REJECTIONS]
     out.append("    end note")
     return "\n".join(out) + "\n"
