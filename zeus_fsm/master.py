@@ -31,6 +31,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from functools import partial
 from types import TracebackType
 
 from zeus_fsm.dialects import Dialect, get_dialect
@@ -171,6 +172,8 @@ class Master:
 
         Raises ProtocolError (culprit master, SPAWN-1) if the parent's Handshake
         does not allow S now; the child's own faults are recorded on the child.
+        With `timeout`, it may return a child still booting: later calls that run
+        the loop keep driving it.
         """
         self._check_open()
         message = SpawnSlave(identifier)  # ValueError for an identifier no slave could get
@@ -359,11 +362,11 @@ class Master:
         watched: dict[int, Callable[[], None]] = {self._sock.fileno(): self._on_master_socket}
         for s in self._live():
             if s.channel is not None:
-                watched[s.channel.fileno()] = lambda s=s: self._on_channel(s)  # type: ignore[misc]
+                watched[s.channel.fileno()] = partial(self._on_channel, s)
             if s.pipe is not None:
-                watched[s.pipe] = lambda s=s: self._on_pipe(s)  # type: ignore[misc]
+                watched[s.pipe] = partial(self._on_pipe, s)
             if s.process_fd is not None and not s.exited:
-                watched[s.process_fd] = lambda s=s: self._on_exit(s)  # type: ignore[misc]
+                watched[s.process_fd] = partial(self._on_exit, s)
         return watched
 
     def _dispatch(self, ready: list[int], watched: dict[int, Callable[[], None]]) -> bool:
