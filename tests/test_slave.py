@@ -219,6 +219,34 @@ def dialect_name(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+_ODD_NAME_PLAN = """
+import os
+
+class Plan:
+    def boot(self):
+        with open(os.fsencode(os.environ["ODD_DIR"]) + b"/caf\\xe9 data.txt", "rb") as file:
+            file.read()
+"""
+
+
+def test_a_path_that_is_not_utf8_reaches_the_master_byte_for_byte(
+        dialect_name: str, tmp_path: Path) -> None:
+    (tmp_path / "odd_name_plan.py").write_text(_ODD_NAME_PLAN)
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    odd = os.fsencode(os.path.realpath(folder)) + b"/caf\xe9 data.txt"
+    with open(odd, "wb") as file:
+        file.write(b"x")
+    harness = Harness(dialect_name, plan="odd_name_plan:Plan",
+                      env={"PYTHONPATH": str(tmp_path), "ODD_DIR": str(folder)})
+    try:
+        root = harness.start()
+        assert root.result is not None and root.result.ok
+        root.wait_files({odd})
+    finally:
+        assert harness.close() == []
+
+
 def test_dialect_comes_from_the_environment_without_the_flag() -> None:
     harness = Harness("zeus", env={"ZEUS_FSM_DIALECT": "zeus"}, dialect_flag=False)
     try:
