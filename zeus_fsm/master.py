@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from functools import partial
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from zeus_fsm.dialects import Dialect, get_dialect
 from zeus_fsm.errors import ChannelClosed as ChannelClosedError
@@ -68,6 +69,9 @@ from zeus_fsm.transport import (
     signal_process,
     wait_readable,
 )
+
+if TYPE_CHECKING:  # sockets are transport.py's business; here only a type
+    import socket
 
 __all__ = ["Master", "SlaveSession"]
 
@@ -413,7 +417,7 @@ class Master:
                     self._on_exit(session)
 
     def _stray(self, kinds: tuple[FdKind, ...], peer_pid: int | None,
-               sock: object | None) -> None:
+               sock: socket.socket | None) -> None:
         """A registration no start asked for: the lifecycle calls it SPAWN-5."""
         stray = SlaveSession(len(self.sessions) + len(self.strays) + 1, "", self.dialect,
                              Expectation(), None, emit=self._emitter())
@@ -425,7 +429,7 @@ class Master:
         except ProtocolError as error:
             stray.errors.append(error)
             self._emit(ErrorRecorded(time.monotonic(), stray.ref(), error))
-        close_quietly(sock)  # type: ignore[arg-type]
+        close_quietly(sock)
         root = self.root
         if peer_pid is not None and root is not None and root.pid is not None \
                 and process_group_of(peer_pid) == root.pid:
