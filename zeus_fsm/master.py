@@ -77,7 +77,7 @@ __all__ = ["Master", "SlaveSession"]
 
 _SOCKET_KINDS = frozenset({FdKind.UNIX_STREAM, FdKind.UNIX_DGRAM, FdKind.UNIX_SEQPACKET})
 #: Reads per fd per loop round: enough to batch a burst, small enough to stay fair.
-_READS_PER_ROUND = 64
+_READS_PER_ROUND = 256
 #: How long a SIGKILLed process may take to be confirmed gone.
 _KILL_CONFIRM = 5.0
 
