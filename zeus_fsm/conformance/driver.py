@@ -553,8 +553,10 @@ class Judge:
         return self._root.read_stderr() if self._root else b""
 
     def stderr_tail(self) -> list[str]:
+        """The root's last stderr lines, with control characters escaped (safe to print)."""
         text = self.stderr_text().decode("utf-8", "backslashreplace")
-        return text.splitlines()[-STDERR_TAIL_LINES:]
+        return ["".join(c if c.isprintable() or c == "\t" else repr(c)[1:-1] for c in line)
+                for line in text.splitlines()[-STDERR_TAIL_LINES:]]
 
     def close(self) -> None:
         """Kill the slave's process group (and any slave that left it), close every fd."""
