@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
+from typing import TextIO
 
 import click
 
 REFERENCE_PLAN = "zeus_fsm.examples.demo:DemoPlan"
+#: Opened when the options are parsed, so an unwritable path is a usage error (exit 2)
+#: before any slave runs, not a crash after the run.
+REPORT_FILE = click.File("w", encoding="utf-8", lazy=False)
 
 
 def reference_slave(dialect: str) -> tuple[str, ...]:
@@ -40,16 +43,14 @@ def reference_slave(dialect: str) -> tuple[str, ...]:
               help="Run the cases whose id, requirement or title contains PATTERN "
                    "(case-insensitive; several: comma-separated).")
 @click.option("--strict", is_flag=True, help="SHOULD-level cases fail instead of warning.")
-@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write a JUnit XML report to FILE.")
-@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write a JSON report to FILE.")
+@click.option("--junit", type=REPORT_FILE, help="Also write a JUnit XML report to FILE.")
+@click.option("--json", "json_file", type=REPORT_FILE, help="Also write a JSON report to FILE.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="Cases run at once, each with its own slave [default: CPUs, at most 4].")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="[-- CMD ARGS...]")
 def check(dialect: str, timeout: float, id_ok: str, id_fail: str, id_lazy: str,
           list_only: bool, markdown: bool, pattern: str | None, strict: bool,
-          junit: Path | None, json_file: Path | None, jobs: int | None,
+          junit: TextIO | None, json_file: TextIO | None, jobs: int | None,
           command: tuple[str, ...]) -> None:
     """Play the master against a slave command and judge it, case by case.
 
@@ -93,8 +94,8 @@ def check(dialect: str, timeout: float, id_ok: str, id_fail: str, id_lazy: str,
         click.echo(f"zeus-fsm check: {error}", err=True)
         sys.exit(2)
     text.finish(results)
-    if junit is not None:
-        junit.write_text(report.to_junit(config, results), encoding="utf-8")
-    if json_file is not None:
-        json_file.write_text(report.to_json(config, results), encoding="utf-8")
+    for out, render in ((junit, report.to_junit), (json_file, report.to_json)):
+        if out is not None:
+            out.write(render(config, results))
+            out.close()
     sys.exit(1 if Summary.of(results).failed else 0)

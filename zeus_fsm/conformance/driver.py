@@ -291,8 +291,7 @@ class Judge:
             phase = session.phase
             self.expecting = self._step_text(session, phase)
             if not self.wait_for(_phase_left(session, phase)):
-                if phase == "socket" and session in self._pending and \
-                        session.label.startswith("the child"):
+                if phase == "socket" and session.parent is not None:
                     raise Violation("SPAWN-2", self.expecting,
                                     f"no socket arrived within {self.timeout:g} s")
                 session.machine.handle(Deadline(self.timeout))
@@ -308,7 +307,8 @@ class Judge:
         result = self.result(session)
         if not result.ok:
             raise Violation("RESULT-2", f"R:OK from {session.label} (action {identifier!r})",
-                            f"R with error text {show_bytes((result.error or '').encode())}")
+                            "R with error text "
+                            + show_bytes((result.error or "").encode("utf-8", "surrogateescape")))
 
     def closed(self, session: Session) -> None:
         """After a failed result: wait until the slave's channel (and, in zeus, its pipe)
@@ -481,9 +481,16 @@ class Judge:
     def _on_exit(self, session: Session) -> None:
         session.exited = True
         if session.phase == "socket":
-            code = self._root.process.poll() if self._root else None
-            raise Violation("SOCKET-2", self.expecting,
-                            f"{session.label} exited (status {code}) before sending its socket")
+            assert self._master is not None
+            while transport.wait_readable([self._master.fileno()], 0):
+                self._on_master()  # it may have sent its socket just before it exited
+            if session.phase == "socket":
+                code = self._root.process.poll() if self._root else None
+                raise Violation("SOCKET-2", self.expecting,
+                                f"{session.label} exited (status {code}) before sending its "
+                                "socket")
+            if self.dialect.files_on_pipe:
+                return  # zeus: the end of its stream tells when its channel closed
         while session.sock is not None:  # datagrams sent before the exit are still queued
             received = transport.receive(session.sock, 0)
             if received is None:
