@@ -201,6 +201,7 @@ TRANSITIONS: Final[tuple[TransitionSpec, ...]] = (
 REJECTIONS: Final[tuple[RejectionSpec, ...]] = (
     # Waiting states: anything but the awaited event breaks that step.
     RejectionSpec("timeout", "socket", "SOCKET-2", "no socket arrived on the master socket"),
+    RejectionSpec("hangup", "socket", "SOCKET-2", "the slave exited before sending its socket"),
     RejectionSpec("*", "socket", "SOCKET-2", "the slave's socket must come first"),
     RejectionSpec("timeout", "pid", "PID-1", "no P message arrived"),
     RejectionSpec("hangup", "pid", "PID-1", "the slave closed its socket before sending P"),
@@ -484,7 +485,7 @@ class Handshake:
     def _guard_socket_type_matches_dialect(self, event: SocketPassed) -> bool:
         wanted = FdKind.UNIX_STREAM if self.dialect.files_on_pipe else FdKind.UNIX_DGRAM
         if event.kinds[0] is not wanted:
-            raise BadDescriptor(f"expected an {wanted.value}, got an {event.kinds[0].value}",
+            raise BadDescriptor(f"expected an {wanted.value}, got: {event.kinds[0].value}",
                                 culprit=Role.SLAVE,
                                 requirement=self.dialect.socket_type_requirement)
         return True
@@ -525,7 +526,7 @@ class Handshake:
 
     def _guard_pipe_is_fifo(self, event: PipePassed) -> bool:
         if event.kinds[0] is not FdKind.FIFO:
-            raise BadDescriptor(f"expected a pipe, got a {event.kinds[0].value}",
+            raise BadDescriptor(f"expected a pipe, got: {event.kinds[0].value}",
                                 culprit=Role.SLAVE, requirement="CHAN-1")
         return True
 
