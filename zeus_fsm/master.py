@@ -245,11 +245,14 @@ class Master:
         limit = self.drain_timeout + self.kill_grace if timeout is None else timeout
         return self.run(lambda: session.lifecycle.state == "stopped", limit)
 
-    def run(self, until: Callable[[], bool], timeout: float | None = None) -> bool:
+    def run(self, until: Callable[[], bool], timeout: float | None = None,
+            wake: Sequence[int] = ()) -> bool:
         """The event loop: process slave traffic until `until()` or `timeout` seconds.
 
         With no timeout the wait is bounded by the sessions' own deadlines: it
-        raises RuntimeError rather than wait on nothing forever.
+        raises RuntimeError rather than wait on nothing forever. `wake`: the
+        caller's own fds (a signal or a file watcher); one becoming readable only
+        makes the loop check `until()` again, so `until()` should look at them.
         """
         self._check_open()
         overall = Clock(timeout) if timeout is not None else None
@@ -259,6 +262,8 @@ class Master:
             due = [s for s in self._live() if s.deadline is not None and s.deadline.expired]
             late = overall is not None and overall.expired
             watched = self._watched()
+            for fd in wake:
+                watched.setdefault(fd, _nothing)
             if due or late:
                 wait = 0.0  # read what is already there before judging a deadline
             else:
@@ -653,6 +658,10 @@ class Master:
             close_quietly(session.pipe)
             session.pipe = None
             self._fd_closes += 1
+
+
+def _nothing() -> None:
+    """The handler of a caller's wake fd: the caller reads it, in its `until()`."""
 
 
 def _exit_detail(session: SlaveSession) -> str:
