@@ -20,6 +20,7 @@ import stat
 import struct
 import time
 from collections.abc import Iterable
+from contextlib import suppress
 
 import attrs
 
@@ -163,6 +164,29 @@ def read_pipe(fd: int, nbytes: int = 65_536) -> bytes | None:
 
 def set_nonblocking(fd: int) -> None:
     os.set_blocking(fd, False)
+
+
+def make_waker() -> tuple[int, int]:
+    """A non-blocking pipe that wakes a poll: (read end, write end). The write end
+    may be given to signal.set_wakeup_fd, and written from another thread by `wake`."""
+    read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+    os.set_blocking(write_end, False)
+    return read_end, write_end
+
+
+def wake(write_end: int) -> None:
+    """One byte into a waker; a full pipe is already awake, a closed one has nobody to wake."""
+    with suppress(OSError):  # BlockingIOError included
+        os.write(write_end, b"w")
+
+
+def drain_waker(read_end: int) -> bytes:
+    """Everything a waker holds now (b"" if nothing): the bytes are signal numbers or b"w"."""
+    chunks = []
+    while (chunk := read_pipe(read_end, 4096)):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def process_handle(pid: int) -> int | None:
