@@ -350,6 +350,15 @@ def result_before_exit(ctx: CaseContext) -> None:
     ctx.judge.result(child)
 
 
+# ---- 8. Framing ---------------------------------------------------------------
+
+
+def frames_terminated(ctx: CaseContext) -> None:
+    """A root's and a failing child's whole conversation, to the end of the child's stream:
+    a frame left without its NUL shows as a step that never completes, or at the end."""
+    ctx.judge.closed(_failed_child(ctx))
+
+
 # ---- the catalogue -------------------------------------------------------------
 
 CASES: tuple[Case, ...] = (
@@ -410,6 +419,8 @@ CASES: tuple[Case, ...] = (
          files_of_failed_action, needs=("fail",)),
     Case("7.3", "CRASH-3", "A failing slave sends R before it exits", result_before_exit,
          needs=("fail",)),
+    Case("8.1", "FRAME-2", "Every message on the stream ends with a NUL byte",
+         frames_terminated, ZEUS, ("fail",)),
 )
 
 BY_ID: dict[str, Case] = {case.id: case for case in CASES}

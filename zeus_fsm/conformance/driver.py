@@ -32,7 +32,7 @@ import attrs
 
 from zeus_fsm import transport
 from zeus_fsm.dialects import ChannelDecoder, Dialect, PathLineDecoder
-from zeus_fsm.errors import ProtocolError, Role, show_bytes
+from zeus_fsm.errors import SHOWN_BYTES, ProtocolError, Role, show_bytes
 from zeus_fsm.events import (
     ChannelClosed,
     Deadline,
@@ -100,6 +100,8 @@ class Session:
     result: ActionResult | None = None
     files: list[bytes] = attrs.Factory(list)
     files_after_result: list[bytes] = attrs.Factory(list)
+    #: The tail of what the slave's socket delivered, for diagnostics.
+    last_bytes: bytes = b""
 
     @property
     def phase(self) -> str:
@@ -294,7 +296,19 @@ class Judge:
                 if phase == "socket" and session.parent is not None:
                     raise Violation("SPAWN-2", self.expecting,
                                     f"no socket arrived within {self.timeout:g} s")
-                session.machine.handle(Deadline(self.timeout))
+                self._time_out(session)
+
+    def _time_out(self, session: Session) -> None:
+        """The step ran out of time: tell the machine, which names the rule (it raises).
+
+        Bytes left in the zeus stream decoder are a frame without its NUL: that, not
+        a missing message, is what went wrong (FRAME-2).
+        """
+        if session.decoder is not None and session.decoder.buffered:
+            raise Violation("FRAME-2", self.expecting,
+                            f"{session.decoder.buffered} byte(s) arrived without a terminating "
+                            f"NUL; the last bytes received: {show_bytes(session.last_bytes)}")
+        session.machine.handle(Deadline(self.timeout))
 
     def result(self, session: Session) -> ActionResult:
         """Wait for the session's R (registering first) and return it."""
@@ -318,7 +332,7 @@ class Judge:
         if session.phase == "crashed":
             self.expecting = self._step_text(session, "crashed")
             if not self.wait_for(_phase_left(session, "crashed")):
-                session.machine.handle(Deadline(self.timeout))
+                self._time_out(session)
         if session.machine.files_open:
             self.expecting = f"{session.label} to close its loaded-files pipe with its socket"
             if not self.wait_for(lambda: not session.machine.files_open):
@@ -449,6 +463,7 @@ class Judge:
                 return
             assert session.decoder is not None
             try:
+                session.last_bytes = (session.last_bytes + received.data)[-SHOWN_BYTES:]
                 messages = session.decoder.feed(received.data)
             except ProtocolError as error:
                 for message in error.salvaged:
