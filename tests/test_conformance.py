@@ -376,6 +376,33 @@ def test_a_case_leaves_no_process_and_no_fd_behind() -> None:
     assert set(os.listdir("/proc/self/fd")) == fds_before
 
 
+ESCAPING_SLAVE = f"""
+import os, sys
+sys.path.insert(0, {str(BROKEN)!r})
+from minimal_slave import Slave
+
+class Escaping(Slave):
+    def boot(self, identifier, parent_pid):
+        if parent_pid:
+            os.setsid()  # leaves the process group the checker kills
+        super().boot(identifier, parent_pid)
+
+Escaping().main()
+"""
+
+
+def test_a_child_that_leaves_the_process_group_is_killed_too(tmp_path: Path) -> None:
+    script = tmp_path / "escaping_slave.py"
+    script.write_text(ESCAPING_SLAVE, encoding="utf-8")
+    with Judge((sys.executable, str(script)), get_dialect("spec"), TIMEOUT) as judge:
+        root = judge.start_root()
+        judge.connected(root, "boot")
+        (child,) = judge.spawn(root, "child_ok")
+        judge.connected(child, "child_ok")
+        assert child.pid is not None and os.getpgid(child.pid) != os.getpgid(root.pid or 0)
+    assert not _alive(child.pid)
+
+
 def _alive(pid: int) -> bool:
     """A process that exists and is not a zombie waiting for its reaper."""
     try:

@@ -144,6 +144,8 @@ class Judge:
         self._master: socket.socket | None = None
         self._root: _Launched | None = None
         self._launched: list[_Launched] = []
+        #: pidfds of processes behind extra registrations: killed at the end like the rest.
+        self._strays: list[int] = []
 
     def __enter__(self) -> Judge:
         return self
@@ -425,6 +427,9 @@ class Judge:
                 f"{len(kinds)} fd(s) ({', '.join(k.value for k in kinds) or 'none'}) "
                 f"from pid {peer_pid}, payload {show_bytes(received.data)}")
             transport.close_quietly(sock)
+            stray = None if peer_pid is None else transport.process_handle(peer_pid)
+            if stray is not None:
+                self._strays.append(stray)
             return
         try:
             session.machine.handle(SocketPassed(kinds, received.data, peer_pid, peer_uid))
@@ -582,9 +587,10 @@ class Judge:
 
     def close(self) -> None:
         """Kill the slave's process group (and any slave that left it), close every fd."""
-        for session in self.sessions:
-            if session.exit_fd is not None:
-                transport.signal_process(session.exit_fd, signal.SIGKILL)
+        # By pidfd first: a slave that left the process group (setsid) dies all the same.
+        for handle in [s.exit_fd for s in self.sessions] + self._strays:
+            if handle is not None:
+                transport.signal_process(handle, signal.SIGKILL)
         for launched in self._launched:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(launched.process.pid, signal.SIGKILL)
@@ -597,6 +603,9 @@ class Judge:
                 transport.close_quietly(fd)
             transport.close_quietly(session.sock)
             session.pipe_fd = session.exit_fd = session.sock = None
+        for handle in self._strays:
+            transport.close_quietly(handle)
+        self._strays.clear()
         transport.close_quietly(self._master)
         self._master = None
         for launched in self._launched:
