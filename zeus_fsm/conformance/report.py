@@ -52,7 +52,8 @@ class TextReport:
         self._section: str | None = None
 
     def start(self, config: RunConfig, count: int) -> None:
-        self._write(f"zeus-fsm check: {count} cases, dialect {config.dialect}, "
+        self._write(f"zeus-fsm check: {count} case{'' if count == 1 else 's'}, "
+                    f"dialect {config.dialect}, "
                     f"timeout {config.timeout:g} s per step{', strict' if config.strict else ''}")
         self._write(f"slave: {' '.join(config.command)}")
 
