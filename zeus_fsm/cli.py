@@ -113,5 +113,9 @@ from zeus_fsm.conformance.command import check  # noqa: E402
 
 main.add_command(check)
 
+from zeus_fsm.start_command import start_command  # noqa: E402
+
+main.add_command(start_command)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,64 @@
+"""`zeus-fsm start [CONFIG]`: keep a zeus.json tree of slaves booted, restart on file changes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+#: The bundled config: the demo plan's tree (see zeus_fsm/examples/zeus.json).
+DEFAULT_CONFIG = Path(__file__).parent / "examples" / "zeus.json"
+
+
+@click.command("start")
+@click.argument("config", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--dialect", type=click.Choice(["spec", "zeus"]), default="spec",
+              show_default=True, envvar="ZEUS_FSM_DIALECT", help="Wire dialect.")
+@click.option("--json-status", is_flag=True,
+              help="Print one JSON line per state change on stdout (for scripts and tests).")
+@click.option("--debounce", "debounce_ms", type=click.IntRange(10, 10_000), default=300,
+              show_default=True,
+              help="Longest time (ms) changes are grouped into one restart.")
+@click.option("--step-timeout", type=click.FloatRange(0.1, 600), default=5.0,
+              show_default=True, help="Seconds a slave may take for each handshake step.")
+def start_command(config: Path | None, dialect: str, json_status: bool, debounce_ms: int,
+                  step_timeout: float) -> None:
+    """Boot the tree of slaves CONFIG describes (default: the bundled demo plan) and keep
+    it booted: when a file a slave reported loading changes, that slave and the slaves
+    below it are stopped and booted again. Ctrl-C or SIGTERM stops every slave."""
+    import signal
+    from types import FrameType
+
+    from zeus_fsm.status_view import JsonStatus, LiveTable, PlainLines, StatusView
+    from zeus_fsm.supervisor import Supervisor
+    from zeus_fsm.zeus_config import ConfigError, load
+
+    path = config or DEFAULT_CONFIG
+    try:
+        zeus_config = load(path)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+    view: StatusView
+    if json_status:
+        view = JsonStatus()
+    elif sys.stdout.isatty():
+        view = LiveTable(f"zeus-fsm start {path} ({dialect})")
+    else:
+        view = PlainLines()
+    with Supervisor(zeus_config, dialect, view, debounce_ms=debounce_ms,
+                    step_timeout=step_timeout) as supervisor:
+
+        def stop(_signum: int, _frame: FrameType | None) -> None:
+            supervisor.request_stop()
+
+        previous_wakeup = signal.set_wakeup_fd(supervisor.wake_fd)
+        previous = {signum: signal.signal(signum, stop)
+                    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        try:
+            code = supervisor.run()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            signal.set_wakeup_fd(previous_wakeup)
+    sys.exit(code)

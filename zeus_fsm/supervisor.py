@@ -1,0 +1,310 @@
+"""The runtime of `zeus-fsm start`: one Master, one Tree, one FileWatcher, one loop.
+
+    boot what is ready -> stop orphans -> watch what was reported -> show
+        -> wait (master loop, woken by slaves, the watcher or a signal)
+        -> restart what the changed files ask for -> ...
+
+The Tree decides (tree.py); the Master talks to the slaves (master.py); this
+module only carries facts between them. Each node's lifecycle follows the
+master's: the Master's observer reports every LifecycleMoved of a session and
+the node whose process that session is follows it. Restarting the root means
+running the command again: the whole Master is closed (every slave stopped, the
+root reaped) and a new one started. Every wait is the Master's, bounded by its
+step timeouts or by HEARTBEAT.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, Sequence
+from functools import partial
+from types import TracebackType
+
+from zeus_fsm.errors import ProtocolError
+from zeus_fsm.master import Master, SlaveSession
+from zeus_fsm.observe import LifecycleMoved, ObservedEvent
+from zeus_fsm.status_view import StatusView
+from zeus_fsm.transport import (
+    Clock,
+    close_quietly,
+    drain_waker,
+    make_waker,
+    process_group_members,
+    wake,
+)
+from zeus_fsm.tree import Node, Tree
+from zeus_fsm.watch import FileWatcher
+from zeus_fsm.zeus_config import ZeusConfig
+
+#: The longest the loop sleeps with nothing to do (it wakes at once for any news).
+HEARTBEAT = 1.0
+#: How often a stopped slave's parent is checked for having reaped it (seconds).
+REAP_POLL = 0.002
+#: Environment variable the reference slave reads its dialect from.
+DIALECT_ENV = "ZEUS_FSM_DIALECT"
+
+EXIT_OK = 0
+EXIT_CANNOT_START = 1
+
+
+class Supervisor:
+    """Keeps the config's tree booted until `request_stop()` (a signal handler calls it)."""
+
+    def __init__(self, config: ZeusConfig, dialect: str, view: StatusView, *,
+                 step_timeout: float = 5.0, kill_grace: float = 1.0,
+                 debounce_ms: int = 300, step_ms: int = 20,
+                 env: Mapping[str, str] | None = None) -> None:
+        self.config = config
+        self.dialect = dialect
+        self.view = view
+        self.step_timeout = step_timeout
+        self.kill_grace = kill_grace
+        self.env = {**(os.environ if env is None else env), DIALECT_ENV: dialect}
+        self.tree = Tree(config.root)
+        self.exit_code = EXIT_OK
+        self._wake_read, self._wake_write = make_waker()
+        self.watcher = FileWatcher(partial(wake, self._wake_write),
+                                   debounce_ms=debounce_ms, step_ms=step_ms)
+        self._stopping = False
+        self._master: Master | None = None
+        self._sessions: dict[str, SlaveSession] = {}  # node -> its current process's session
+        self._node_of: dict[int, Node] = {}  # session_id (of this Master) -> node
+        self._binding: Node | None = None  # the node whose process is being started
+        self._moved = False
+        self._files_seen = 0
+        self._last_settled: object = None
+        self._watch_failure: str | None = None
+
+    # ---- the caller's side -------------------------------------------------------
+
+    def __enter__(self) -> Supervisor:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        close_quietly(self._wake_read)
+        close_quietly(self._wake_write)
+
+    @property
+    def wake_fd(self) -> int:
+        """Written to wake the loop: give it to signal.set_wakeup_fd."""
+        return self._wake_write
+
+    def request_stop(self) -> None:
+        """Stop at the next wake (safe in a signal handler: it only sets a flag and writes)."""
+        self._stopping = True
+        wake(self._wake_write)
+
+    def run(self) -> int:
+        """Boot the tree and keep it booted until stopped; every slave is stopped on return."""
+        try:
+            self._open_master()
+            while not self._stopping:
+                self._step()
+                if self._stopping:
+                    break
+                self._wait()
+                self._apply_changes()
+        finally:
+            self._shutdown()
+        return self.exit_code
+
+    # ---- one round -------------------------------------------------------------------
+
+    def _step(self) -> None:
+        """Boot what is ready and stop orphans until neither is left, then show and watch."""
+        self._moved = False
+        while not self._stopping:
+            self._sync_files()
+            orphans = self.tree.orphans()
+            if orphans:
+                self._stop_nodes(orphans)
+                for node in orphans:
+                    self._reset(node)
+                continue
+            ready = self.tree.ready_to_boot()
+            if not ready:
+                break
+            self._boot(ready[0])
+        self._sync_files()
+        self.watcher.watch(self.tree.watched())
+        self.view.refresh(self.tree)
+        self._report_settled()
+
+    def _wait(self) -> None:
+        assert self._master is not None
+        self._master.run(self._news, HEARTBEAT, wake=[self._wake_read])
+
+    def _news(self) -> bool:
+        woken = bool(drain_waker(self._wake_read))
+        return woken or self._stopping or self._moved or self._files_total() != self._files_seen
+
+    def _apply_changes(self) -> None:
+        if self.watcher.failure != self._watch_failure:
+            self._watch_failure = self.watcher.failure
+            if self._watch_failure:
+                self.view.note("error", message=self._watch_failure)
+        changed = self.watcher.take()
+        if not changed or self._stopping:
+            return
+        plan = self.tree.plan_restart(changed, {path: _ctime_ns(path) for path in changed})
+        if not plan.tops:
+            return
+        self.view.note("restart", nodes=[node.identifier for node in plan.tops],
+                       files=sorted({os.fsdecode(path) for paths in plan.because.values()
+                                     for path in paths}))
+        if plan.restarts_root:
+            self._close_master()
+            self.tree.reset_stopped(self.tree.order())
+            self.view.refresh(self.tree)
+            self._open_master()
+            return
+        self._stop_nodes(plan.stop)
+        for top in plan.tops:
+            for node in self.tree.subtree(top):
+                self._reset(node)
+
+    # ---- acting on nodes ----------------------------------------------------------------
+
+    def _boot(self, node: Node) -> None:
+        assert self._master is not None
+        self._binding = node
+        try:
+            if node.parent is None:
+                self._master.boot_root()
+            else:
+                self._master.spawn(self._sessions[node.parent.identifier], node.identifier)
+        except OSError as error:  # the command could not be run at all
+            self.view.note("error", message=f"cannot start {' '.join(self.config.command)}: "
+                                            f"{error}")
+            self.exit_code = EXIT_CANNOT_START
+            self._stopping = True
+        except ProtocolError as error:  # S refused by the parent's handshake: show it there
+            parent = node.parent
+            assert parent is not None
+            parent.error = str(error)
+            self._stop_node(parent)
+        finally:
+            self._binding = None
+
+    def _stop_node(self, node: Node) -> None:
+        session = self._sessions.get(node.identifier)
+        if self._master is not None and session is not None and session.lifecycle.live:
+            self._master.stop(session)
+
+    def _stop_nodes(self, nodes: Sequence[Node]) -> None:
+        """Stop nodes given deepest first; a stopped slave's parent slave, if it still
+        runs, reaps it before it is stopped in turn (else its zombie goes to init)."""
+        for node in nodes:
+            pid = node.pid
+            self._stop_node(node)
+            parent = self._sessions.get(node.parent.identifier) if node.parent else None
+            if pid is not None and parent is not None and parent.lifecycle.live:
+                self._await_reaped(pid)
+
+    def _await_reaped(self, pid: int) -> None:
+        """Bounded: a parent slave reaps on SIGCHLD within milliseconds; nothing signals it."""
+        root = self._master.root if self._master is not None else None
+        if root is None or root.pid is None:
+            return
+        clock = Clock(self.kill_grace)
+        while pid in process_group_members(root.pid, zombies=True) and not clock.expired:
+            time.sleep(REAP_POLL)
+
+    def _reset(self, node: Node) -> None:
+        if self.tree.reset(node):
+            self.view.node_changed(self.tree, node, "reset")
+
+    # ---- the master -------------------------------------------------------------------
+
+    def _open_master(self) -> None:
+        self._master = Master(self.config.command, self.dialect,
+                              step_timeout=self.step_timeout, kill_grace=self.kill_grace,
+                              observer=self._observe, env=self.env,
+                              cwd=str(self.config.directory))
+
+    def _close_master(self) -> None:
+        if self._master is not None:
+            # Children first, each reaped by its parent; then close() stops the root.
+            live = [n for n in self.tree.order() if n.parent is not None and n.lifecycle.live]
+            self._stop_nodes(sorted(live, key=lambda n: n.depth, reverse=True))
+            self._master.close()  # every slave stopped, the root reaped, every fd closed
+        self._master = None
+        self._sessions.clear()
+        self._node_of.clear()
+        self._files_seen = 0
+
+    def _shutdown(self) -> None:
+        self._stopping = True
+        try:
+            self.watcher.close()
+            self._close_master()
+        finally:
+            self.view.note("exit", code=self.exit_code)
+            self.view.close()
+
+    def _observe(self, event: ObservedEvent) -> None:
+        """The Master's events: a node follows every lifecycle move of its process."""
+        if not isinstance(event, LifecycleMoved):
+            return
+        session_id = event.session.session_id
+        node = self._node_of.get(session_id)
+        if node is None:
+            node = self._binding  # a new session: the process being started for this node
+            if node is None:
+                return
+            self._node_of[session_id] = node
+            session = self._find_session(session_id)
+            if session is not None:
+                self._sessions[node.identifier] = session
+        self.tree.moved(node, event.trigger, time.time_ns())
+        session = self._sessions.get(node.identifier)
+        if session is not None and session.session_id == session_id:
+            node.pid = session.pid or node.pid
+            if event.trigger == "fail":
+                node.error = _error_text(session)
+        self._moved = True
+        self.view.node_changed(self.tree, node, event.trigger)
+
+    def _find_session(self, session_id: int) -> SlaveSession | None:
+        assert self._master is not None
+        for session in reversed(self._master.sessions):
+            if session.session_id == session_id:
+                return session
+        return None
+
+    def _sync_files(self) -> None:
+        for identifier, session in self._sessions.items():
+            node = self.tree.nodes[identifier]
+            if len(session.loaded_files) != len(node.files):
+                node.files = frozenset(session.loaded_files)
+        self._files_seen = self._files_total()
+
+    def _files_total(self) -> int:
+        return sum(len(session.loaded_files) for session in self._sessions.values())
+
+    def _report_settled(self) -> None:
+        if not (self.tree.settled() and self.watcher.up_to_date):
+            return
+        snapshot = tuple((n.identifier, self.tree.status(n), n.pid, len(n.files))
+                         for n in self.tree.order())
+        if snapshot != self._last_settled:
+            self._last_settled = snapshot
+            self.view.settled(self.tree)
+
+
+def _error_text(session: SlaveSession) -> str:
+    if session.result is not None and session.result.error is not None:
+        return session.result.error
+    if session.errors:
+        return str(session.errors[0])
+    return "the slave failed"
+
+
+def _ctime_ns(path: bytes) -> int | None:
+    """When the file last changed (ctime cannot be set back, unlike mtime); None if gone."""
+    try:
+        return os.stat(path).st_ctime_ns
+    except OSError:
+        return None
