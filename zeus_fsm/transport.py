@@ -140,15 +140,23 @@ def wait_readable(fds: Iterable[int], timeout: float | None) -> list[int]:
 
 
 def receive(sock: socket.socket, timeout: float, nbytes: int = RECV_BYTES) -> Received | None:
-    """One recvmsg with fds, waiting at most `timeout` seconds; None when time ran out."""
-    if not wait_readable([sock.fileno()], timeout):
-        return None
-    try:
-        data, fds, flags, _ = socket.recv_fds(sock, nbytes, MAX_FDS, socket.MSG_DONTWAIT)
-    except BlockingIOError:
-        return Received(b"", [])
-    except ConnectionResetError:
-        return Received(b"", [], eof=True)
+    """One recvmsg with fds, waiting at most `timeout` seconds; None when time ran out.
+
+    A wake-up with nothing to read waits again: on a datagram socket an empty
+    result would be indistinguishable from an empty datagram.
+    """
+    clock = Clock(timeout)
+    while True:
+        if not wait_readable([sock.fileno()], clock.remaining()):
+            return None
+        try:
+            data, fds, flags, _ = socket.recv_fds(sock, nbytes, MAX_FDS, socket.MSG_DONTWAIT)
+            break
+        except BlockingIOError:
+            if clock.expired:
+                return None
+        except ConnectionResetError:
+            return Received(b"", [], eof=True)
     truncated = bool(flags & (socket.MSG_CTRUNC | socket.MSG_TRUNC))
     eof = not data and not fds and sock.type == socket.SOCK_STREAM
     return Received(data, list(fds), eof=eof, truncated=truncated)
