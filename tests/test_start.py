@@ -1,0 +1,357 @@
+"""`zeus-fsm start` end to end: real slaves, real files, read through --json-status.
+
+Each test writes a small plan into a temp dir whose actions read files there:
+
+    boot (reads root.txt; loads tplan.py itself)
+    ├── alpha (reads alpha.txt; raises if it says "fail")
+    │   └── gamma (reads gamma.txt)
+    └── beta (reads beta.txt)
+
+and runs `python -m zeus_fsm start CONFIG --json-status` in a subprocess. Every
+read of its output is bounded; every test ends with SIGTERM and checks that no
+process of the tree is left (in /proc).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from zeus_fsm.zeus_config import ConfigError, load, parse
+
+PLAN = textwrap.dedent('''
+    import os
+
+    HERE = os.path.dirname(os.path.realpath(__file__))
+
+
+    def _read(name):
+        with open(os.path.join(HERE, name), encoding="utf-8") as file:
+            return file.read().strip()
+
+
+    class Plan:
+        def boot(self):
+            _read("root.txt")
+
+        def alpha(self):
+            if _read("alpha.txt") == "fail":
+                raise RuntimeError("alpha.txt says fail")
+
+        def beta(self):
+            _read("beta.txt")
+
+        def gamma(self):
+            _read("gamma.txt")
+''')
+
+CONFIG = {
+    "command": ["{python}", "-m", "zeus_fsm.slave", "--plan", "tplan:Plan"],
+    "plan": {"boot": {"alpha": {"gamma": {}}, "beta": {}, "console": ["c"]}},
+}
+
+#: The longest any single expected line may take (a restart takes tens of ms).
+WAIT = 10.0
+
+Event = dict[str, Any]
+
+
+class Start:
+    """A running `zeus-fsm start --json-status`, read line by line with bounded waits."""
+
+    def __init__(self, config: Path, dialect: str) -> None:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [str(config.parent), os.environ.get("PYTHONPATH", "")])}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "zeus_fsm", "start", str(config), "--json-status",
+             "--dialect", dialect, "--debounce", "50"],
+            stdout=subprocess.PIPE, text=True, env=env)
+        self.lines: queue.Queue[Event | None] = queue.Queue()
+        self.seen: list[Event] = []
+        self.pids: set[int] = set()
+        self.root_pid: int | None = None
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(json.loads(line))
+        self.lines.put(None)
+
+    def next_event(self, timeout: float) -> Event | None:
+        event = self.lines.get(timeout=timeout)
+        if event is not None:
+            self.seen.append(event)
+            if event["event"] == "node" and event["pid"]:
+                self.pids.add(event["pid"])
+                if event["node"] == "boot":
+                    self.root_pid = event["pid"]
+        return event
+
+    def wait_for(self, predicate: Callable[[Event], bool], what: str) -> Event:
+        deadline = time.monotonic() + WAIT
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                event = self.next_event(left)
+            except queue.Empty:
+                break
+            if event is None:
+                pytest.fail(f"zeus-fsm start exited while waiting for {what}: {self.seen[-5:]}")
+            if predicate(event):
+                return event
+        pytest.fail(f"no {what} within {WAIT}s; last lines: {self.seen[-5:]}")
+
+    def settled(self, condition: Callable[[dict[str, Event]], bool], what: str
+                ) -> dict[str, Event]:
+        """The next "settled" line whose rows (by node) satisfy `condition`."""
+        event = self.wait_for(lambda e: e["event"] == "settled"
+                              and condition({row["node"]: row for row in e["nodes"]}), what)
+        return {row["node"]: row for row in event["nodes"]}
+
+    def stop(self) -> int:
+        """SIGTERM; the exit code (bounded wait)."""
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(timeout=WAIT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=WAIT)
+            pytest.fail("zeus-fsm start did not exit on SIGTERM")
+        while self.next_event(WAIT) is not None:  # everything up to EOF is recorded
+            pass
+        return code
+
+
+def all_connected(rows: dict[str, Event]) -> bool:
+    return all(row["state"] == "connected" and row["files"] > 0 for row in rows.values())
+
+
+def pid_map(rows: dict[str, Event]) -> dict[str, int]:
+    return {name: row["pid"] for name, row in rows.items()}
+
+
+def leftovers(pids: set[int], group: int | None) -> list[str]:
+    """Processes (zombies too) that are one of `pids` or in the process group `group`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_bytes()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(b")") + 2:].split()
+        if int(entry) in pids or int(fields[2]) == group:
+            found.append(f"pid {entry} state {fields[0].decode()} pgid {fields[2].decode()}")
+    return found
+
+
+@pytest.fixture
+def plan_dir(tmp_path: Path) -> Path:
+    (tmp_path / "tplan.py").write_text(PLAN, encoding="utf-8")
+    for name in ("root", "alpha", "beta", "gamma"):
+        (tmp_path / f"{name}.txt").write_text(f"{name} 1\n", encoding="utf-8")
+    (tmp_path / "zeus.json").write_text(json.dumps(CONFIG), encoding="utf-8")
+    return tmp_path
+
+
+@pytest.fixture(params=["spec", "zeus"])
+def start(plan_dir: Path, request: pytest.FixtureRequest) -> Iterator[Start]:
+    running = Start(plan_dir / "zeus.json", request.param)
+    try:
+        yield running
+    finally:
+        if running.process.poll() is None:
+            code = running.stop()
+            assert code == 0
+            assert running.seen[-1]["event"] == "exit" if running.seen else True
+        assert leftovers(running.pids, running.root_pid) == []
+
+
+def touch(path: Path) -> None:
+    """What `touch` does: new times, same content (an edit restarts too, see below)."""
+    os.utime(path)
+
+
+def restart_of(start: Start, nodes: list[str]) -> Event:
+    return start.wait_for(lambda e: e["event"] == "restart", f"a restart of {nodes}")
+
+
+def test_child_file_restarts_only_that_child(start: Start, plan_dir: Path) -> None:
+    before = pid_map(start.settled(all_connected, "the whole tree connected"))
+    assert len(set(before.values())) == 4
+
+    touch(plan_dir / "beta.txt")
+    event = restart_of(start, ["beta"])
+    assert event["nodes"] == ["beta"]
+    assert event["files"] == [str(plan_dir / "beta.txt")]
+    after = start.settled(lambda rows: all_connected(rows) and rows["beta"]["runs"] == 2,
+                          "beta connected again")
+    assert after["beta"]["pid"] != before["beta"]
+    assert {name: row["pid"] for name, row in after.items() if name != "beta"} == \
+        {name: pid for name, pid in before.items() if name != "beta"}
+    assert [after[name]["runs"] for name in ("boot", "alpha", "gamma")] == [1, 1, 1]
+
+    # A file loaded by a grandchild restarts the grandchild only, not its parent.
+    touch(plan_dir / "gamma.txt")
+    assert restart_of(start, ["gamma"])["nodes"] == ["gamma"]
+    again = start.settled(lambda rows: all_connected(rows) and rows["gamma"]["runs"] == 2,
+                          "gamma connected again")
+    assert again["gamma"]["pid"] != before["gamma"]
+    assert again["alpha"]["pid"] == before["alpha"]
+
+
+def test_changes_close_together_are_one_restart(start: Start, plan_dir: Path) -> None:
+    start.settled(all_connected, "the whole tree connected")
+    for round_ in range(5):  # an editor saving twice, a formatter, a checkout...
+        (plan_dir / "beta.txt").write_text(f"beta {round_}\n", encoding="utf-8")
+        touch(plan_dir / "gamma.txt")
+    event = restart_of(start, ["beta", "gamma"])
+    assert sorted(event["nodes"]) == ["beta", "gamma"]
+    rows = start.settled(lambda rows: all_connected(rows) and rows["beta"]["runs"] == 2
+                         and rows["gamma"]["runs"] == 2, "beta and gamma connected again")
+    assert rows["alpha"]["runs"] == 1
+    time.sleep(0.3)  # longer than the debounce: a split batch would restart again by now
+    late = [e for e in drain(start) if e["event"] == "restart"]
+    assert late == []
+
+
+def drain(start: Start) -> list[Event]:
+    """The lines already written (no waiting)."""
+    out = []
+    while True:
+        try:
+            event = start.next_event(0.0)
+        except queue.Empty:
+            return out
+        if event is None:
+            return out
+        out.append(event)
+
+
+def test_root_file_restarts_the_whole_tree(start: Start, plan_dir: Path) -> None:
+    before = pid_map(start.settled(all_connected, "the whole tree connected"))
+    touch(plan_dir / "root.txt")
+    assert restart_of(start, ["boot"])["nodes"] == ["boot"]
+    after = start.settled(lambda rows: all_connected(rows)
+                          and all(row["runs"] == 2 for row in rows.values()),
+                          "every node booted a second time")
+    assert all(after[name]["pid"] != pid for name, pid in before.items())
+    # The old tree is gone, not merely replaced in the view.
+    assert leftovers(set(before.values()), before["boot"]) == []
+
+
+def test_failing_child_shows_crashed_blocks_its_child_and_comes_back_when_fixed(
+        plan_dir: Path) -> None:
+    (plan_dir / "alpha.txt").write_text("fail\n", encoding="utf-8")
+    start = Start(plan_dir / "zeus.json", "zeus")
+    try:
+        rows = start.settled(lambda rows: rows["alpha"]["status"] == "crashed"
+                             and rows["beta"]["state"] == "connected", "alpha crashed")
+        assert rows["alpha"]["error"] == "RuntimeError: alpha.txt says fail"
+        assert rows["alpha"]["state"] == "stopped"  # the master stopped it after draining
+        assert (rows["gamma"]["status"], rows["gamma"]["runs"]) == ("blocked", 0)
+        assert rows["gamma"]["error"] == "alpha: RuntimeError: alpha.txt says fail"
+        assert any(e["event"] == "node" and e["node"] == "alpha" and e["state"] == "crashed"
+                   and e["error"] == "RuntimeError: alpha.txt says fail" for e in start.seen)
+        beta_pid = rows["beta"]["pid"]
+
+        (plan_dir / "alpha.txt").write_text("fixed\n", encoding="utf-8")
+        assert restart_of(start, ["alpha"])["nodes"] == ["alpha"]
+        fixed = start.settled(all_connected, "alpha and gamma connected")
+        assert (fixed["alpha"]["runs"], fixed["gamma"]["runs"]) == (2, 1)
+        assert fixed["alpha"]["error"] is None and fixed["gamma"]["error"] is None
+        assert fixed["beta"]["pid"] == beta_pid
+    finally:
+        code = start.stop()
+    assert code == 0
+    assert leftovers(start.pids, start.root_pid) == []
+
+
+def test_sigterm_stops_every_slave_and_exits_zero(plan_dir: Path) -> None:
+    start = Start(plan_dir / "zeus.json", "spec")
+    rows = start.settled(all_connected, "the whole tree connected")
+    pids = set(pid_map(rows).values())
+    assert leftovers(pids, rows["boot"]["pid"]) != []  # the check sees a live tree
+    assert start.stop() == 0
+    assert leftovers(pids, rows["boot"]["pid"]) == []
+    tail = [e for e in start.seen if e["event"] in ("node", "exit")][-5:]
+    assert [e.get("state") for e in tail[:4]] == ["stopped"] * 4
+    assert tail[-1] == {"event": "exit", "at": tail[-1]["at"], "code": 0}
+
+
+def test_default_config_boots_the_demo_plan_with_its_crashing_child() -> None:
+    start = Start(Path(__file__).parents[1] / "zeus_fsm" / "examples" / "zeus.json", "spec")
+    try:
+        rows = start.settled(lambda rows: rows["child_fail"]["status"] == "crashed"
+                             and rows["child_lazy"]["files"] > 0, "the demo tree settled")
+        assert [rows[n]["state"] for n in ("boot", "child_ok", "child_lazy")] == \
+            ["connected"] * 3
+        assert "fails on purpose" in rows["child_fail"]["error"]
+    finally:
+        assert start.stop() == 0
+    assert leftovers(start.pids, start.root_pid) == []
+
+
+# ---- the config ----------------------------------------------------------------------
+
+
+def test_config_is_read_with_commands_and_the_python_word(plan_dir: Path) -> None:
+    config = load(plan_dir / "zeus.json")
+    assert config.command[0] == sys.executable
+    assert config.directory == plan_dir.resolve()
+    assert [child.identifier for child in config.root.children] == ["alpha", "beta"]
+    assert config.root.commands == (("console", "c"),)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[1]", "must be a JSON object"),
+    ('{"plan": {"boot": {}}}', '"command" is missing'),
+    ('{"command": "", "plan": {"boot": {}}}', "command: is empty"),
+    ('{"command": "x \\"y", "plan": {"boot": {}}}', "cannot split"),
+    ('{"command": "x"}', '"plan" must be an object'),
+    ('{"command": "x", "plan": {"root": {}}}', 'exactly one root, "boot"'),
+    ('{"command": "x", "plan": {"boot": {"a": {"a": {}}}}}', "plan.boot.a.a: 'a' appears twice"),
+    ('{"command": "x", "plan": {"boot": {"a": 3}}}', "plan.boot.a: a slave must be an object"),
+    ('{"command": "x", "plan": {"boot": {"a\\nb": {}}}}', "cannot be a slave identifier"),
+    ('{"command": "x", "plan": {"boot": {}}, "extra": 1}', "unknown key(s) 'extra'"),
+    ('{"command": "x",\n "plan": }', "zeus.json:2:10: invalid JSON"),
+])
+def test_config_errors_say_where_and_why(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse(text, Path("/app"), "zeus.json")
+    assert message in str(caught.value)
+    assert str(caught.value).startswith("zeus.json")
+
+
+def test_a_bad_config_is_a_clear_cli_error(tmp_path: Path) -> None:
+    (tmp_path / "zeus.json").write_text('{"command": "x"}', encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "zeus_fsm", "start",
+                             str(tmp_path / "zeus.json")], capture_output=True, text=True,
+                            timeout=WAIT)
+    assert result.returncode == 1
+    assert '"plan" must be an object' in result.stderr
+
+
+def test_a_command_that_cannot_run_exits_1_and_says_why(tmp_path: Path) -> None:
+    config = {"command": "/nonexistent/slave", "plan": {"boot": {}}}
+    (tmp_path / "zeus.json").write_text(json.dumps(config), encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "zeus_fsm", "start",
+                             str(tmp_path / "zeus.json"), "--json-status"],
+                            capture_output=True, text=True, timeout=WAIT)
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.returncode == 1
+    assert any(e["event"] == "error" and "/nonexistent/slave" in e["message"] for e in events)
+    assert events[-1]["event"] == "exit"
