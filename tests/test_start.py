@@ -355,3 +355,45 @@ def test_a_command_that_cannot_run_exits_1_and_says_why(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert any(e["event"] == "error" and "/nonexistent/slave" in e["message"] for e in events)
     assert events[-1]["event"] == "exit"
+
+
+# ---- the views, without processes ---------------------------------------------------------
+
+
+def test_views_show_a_crash_and_the_child_it_blocks() -> None:
+    import io
+
+    from zeus_fsm.status_view import JsonStatus, PlainLines
+    from zeus_fsm.tree import Tree
+    from zeus_fsm.zeus_config import NodeSpec
+
+    tree = Tree(NodeSpec("boot", (NodeSpec("alpha", (NodeSpec("gamma"),)),)))
+    json_out, plain_out = io.StringIO(), io.StringIO()
+    views = (JsonStatus(json_out), PlainLines(plain_out))
+    for name, triggers in (("boot", ("start", "register", "succeed")),
+                           ("alpha", ("start", "register", "fail"))):
+        node = tree.nodes[name]
+        for trigger in triggers:
+            tree.moved(node, trigger, 0)
+            node.pid = 7 if name == "boot" else 8
+            if trigger == "fail":
+                node.error = "Traceback (most recent call last):\nValueError: bad\n"
+            for view in views:
+                view.node_changed(tree, node, trigger)
+    lines = [json.loads(line) for line in json_out.getvalue().splitlines()]
+    crashed = [e for e in lines if e["node"] == "alpha" and e["trigger"] == "fail"]
+    assert crashed[0]["state"] == crashed[0]["status"] == "crashed"
+    assert crashed[0]["error"] == "ValueError: bad"
+    gamma = [e for e in lines if e["node"] == "gamma"]
+    assert [e["status"] for e in gamma] == ["unbooted", "blocked"]  # blocked once alpha failed
+    assert gamma[-1]["trigger"] is None  # no transition of its own
+    tree.moved(tree.nodes["alpha"], "stop", 0)
+    views[0].node_changed(tree, tree.nodes["alpha"], "stop")
+    views[1].node_changed(tree, tree.nodes["alpha"], "stop")
+    last = [json.loads(line) for line in json_out.getvalue().splitlines()][-1]
+    assert (last["node"], last["status"], last["state"]) == ("alpha", "crashed", "stopped")
+    assert plain_out.getvalue().splitlines()[-3:] == [
+        "alpha: crashed pid 8, 0 files: ValueError: bad",
+        "gamma: blocked (unbooted), 0 files: alpha: ValueError: bad",
+        "alpha: crashed (stopped) pid 8, 0 files: ValueError: bad",
+    ]

@@ -113,7 +113,9 @@ class PlainLines:
     def _row(self, row: Row) -> None:
         pid = f" pid {row['pid']}" if row["pid"] else ""
         error = f": {row['error']}" if row["error"] else ""
-        self._print(f"{row['node']}: {row['status']}{pid}, {row['files']} files{error}")
+        state = row["status"] if row["status"] == row["state"] else \
+            f"{row['status']} ({row['state']})"
+        self._print(f"{row['node']}: {state}{pid}, {row['files']} files{error}")
 
     def node_changed(self, tree: Tree, node: Node, trigger: str) -> None:
         self.refresh(tree)
