@@ -78,6 +78,8 @@ class TextReport:
     def finish(self, results: Sequence[CaseResult]) -> None:
         summary = Summary.of(results)
         self._write("")
+        for line in root_causes(results):
+            self._write(self._style(line, COLOURS[FAILED]))
         warned = [r.case.id for r in results if r.verdict == WARNING]
         if warned:
             self._write(self._style(
@@ -85,6 +87,18 @@ class TextReport:
                 "(counted as passed; --strict fails them)", COLOURS[WARNING]))
         colour = COLOURS[FAILED] if summary.failed else COLOURS[PASSED]
         self._write(self._style(summary.line, colour))
+
+
+def root_causes(results: Sequence[CaseResult]) -> list[str]:
+    """One line per requirement broken, with the cases it failed: one early violation
+    (say, a wrong root P) fails many later cases, and the author should fix that first."""
+    by_requirement: dict[str, list[str]] = {}
+    for result in results:
+        if result.verdict == FAILED:
+            by_requirement.setdefault(result.violated or "checker", []).append(result.case.id)
+    return [f"broken: {requirement} in {len(ids)} case{'' if len(ids) == 1 else 's'} "
+            f"({', '.join(ids)})"
+            for requirement, ids in sorted(by_requirement.items(), key=lambda kv: -len(kv[1]))]
 
 
 # ---- JSON -----------------------------------------------------------------

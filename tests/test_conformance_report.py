@@ -1,0 +1,25 @@
+"""The text report's root-cause lines: one early violation that fails many cases is named once."""
+
+from __future__ import annotations
+
+from zeus_fsm.conformance.cases import CASES
+from zeus_fsm.conformance.report import root_causes
+from zeus_fsm.conformance.runner import FAILED, PASSED, CaseResult
+
+
+def test_failures_are_grouped_by_the_requirement_actually_broken() -> None:
+    first, second, third, fourth = CASES[:4]
+    results = [
+        CaseResult(first, FAILED, 0.1, violated="PID-5"),
+        CaseResult(second, PASSED, 0.1),
+        CaseResult(third, FAILED, 0.1, violated="FILES-1"),
+        CaseResult(fourth, FAILED, 0.1, violated="PID-5"),
+    ]
+    assert root_causes(results) == [
+        f"broken: PID-5 in 2 cases ({first.id}, {fourth.id})",
+        f"broken: FILES-1 in 1 case ({third.id})",
+    ]
+
+
+def test_a_clean_run_names_no_cause() -> None:
+    assert root_causes([CaseResult(case, PASSED, 0.1) for case in CASES[:3]]) == []
