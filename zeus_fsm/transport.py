@@ -263,6 +263,43 @@ def process_group_members(pgid: int, zombies: bool = False) -> list[int]:
     return members
 
 
+def become_subreaper() -> bool:
+    """PR_SET_CHILD_SUBREAPER: orphans of the processes this one started (a slave whose
+    parent slave died) become its children, for it to reap, instead of init's."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def reap_zombie_children(keep: Iterable[int] = ()) -> list[int]:
+    """Reap this process's exited children except `keep` (those someone waits on, such as
+    a Popen's); the pids reaped. Never blocks."""
+    keep = set(keep)
+    me = str(os.getpid()).encode()
+    reaped = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in keep:
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as file:
+                stat_line = file.read()
+        except OSError:
+            continue
+        fields = stat_line[stat_line.rindex(b")") + 2:].split()  # state ppid ...
+        if fields[0] == b"Z" and fields[1] == me:
+            with suppress(ChildProcessError):
+                if os.waitpid(int(entry), os.WNOHANG)[0]:
+                    reaped.append(int(entry))
+    return reaped
+
+
 def close_quietly(fd: int | socket.socket | None) -> None:
     if fd is None:
         return
