@@ -2,7 +2,7 @@
 
 Each test writes a small plan into a temp dir whose actions read files there:
 
-    boot (reads root.txt; loads tplan.py itself)
+    boot (reads root.txt, raises if it says "fail"; loads tplan.py itself)
     ├── alpha (reads alpha.txt; raises if it says "fail")
     │   └── gamma (reads gamma.txt)
     └── beta (reads beta.txt)
@@ -44,7 +44,8 @@ PLAN = textwrap.dedent('''
 
     class Plan:
         def boot(self):
-            _read("root.txt")
+            if _read("root.txt") == "fail":
+                raise RuntimeError("root.txt says fail")
 
         def alpha(self):
             if _read("alpha.txt") == "fail":
@@ -278,6 +279,38 @@ def test_failing_child_shows_crashed_blocks_its_child_and_comes_back_when_fixed(
         code = start.stop()
     assert code == 0
     assert leftovers(start.pids, start.root_pid) == []
+
+
+def test_a_crashed_root_blocks_everything_until_fixed(plan_dir: Path) -> None:
+    (plan_dir / "root.txt").write_text("fail\n", encoding="utf-8")
+    start = Start(plan_dir / "zeus.json", "spec")
+    try:
+        rows = start.settled(lambda rows: rows["boot"]["status"] == "crashed", "boot crashed")
+        assert rows["boot"]["error"] == "RuntimeError: root.txt says fail"
+        assert {rows[n]["status"] for n in ("alpha", "beta", "gamma")} == {"blocked"}
+        assert rows["gamma"]["error"] == "boot: RuntimeError: root.txt says fail"
+        (plan_dir / "root.txt").write_text("fixed\n", encoding="utf-8")
+        fixed = start.settled(all_connected, "the whole tree connected")
+        assert [fixed[n]["runs"] for n in ("boot", "alpha", "beta", "gamma")] == [2, 1, 1, 1]
+    finally:
+        assert start.stop() == 0
+    assert leftovers(start.pids, start.root_pid) == []
+
+
+def test_a_child_that_dies_takes_its_subtree_down_until_its_file_changes(
+        start: Start, plan_dir: Path) -> None:
+    before = pid_map(start.settled(all_connected, "the whole tree connected"))
+    os.kill(before["alpha"], signal.SIGKILL)
+    rows = start.settled(lambda rows: rows["alpha"]["status"] == "crashed"
+                         and rows["gamma"]["status"] == "blocked", "alpha crashed")
+    assert rows["gamma"]["state"] == "unbooted"  # stopped by the master, reset to wait
+    assert rows["alpha"]["error"] in ("the slave's process exited",  # spec: seen by its pidfd
+                                      "the slave closed its channel (it exited?)")  # zeus: EOF
+    assert leftovers({before["gamma"]}, None) == []
+    assert (rows["beta"]["pid"], rows["boot"]["pid"]) == (before["beta"], before["boot"])
+    touch(plan_dir / "alpha.txt")
+    back = start.settled(all_connected, "alpha and gamma connected again")
+    assert (back["alpha"]["runs"], back["gamma"]["runs"]) == (2, 2)
 
 
 def test_sigterm_stops_every_slave_and_exits_zero(plan_dir: Path) -> None:

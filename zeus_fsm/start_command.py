@@ -32,6 +32,7 @@ def start_command(config: Path | None, dialect: str, json_status: bool, debounce
 
     from zeus_fsm.status_view import JsonStatus, LiveTable, PlainLines, StatusView
     from zeus_fsm.supervisor import Supervisor
+    from zeus_fsm.transport import become_subreaper
     from zeus_fsm.zeus_config import ConfigError, load
 
     path = config or DEFAULT_CONFIG
@@ -39,6 +40,9 @@ def start_command(config: Path | None, dialect: str, json_status: bool, debounce
         zeus_config = load(path)
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
+    # A slave whose parent slave died is re-parented here, not to init: stopped, it is
+    # reaped at once instead of lingering as a zombie.
+    become_subreaper()
     view: StatusView
     if json_status:
         view = JsonStatus()

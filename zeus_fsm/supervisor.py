@@ -23,7 +23,7 @@ from types import TracebackType
 
 from zeus_fsm.errors import ProtocolError
 from zeus_fsm.master import Master, SlaveSession
-from zeus_fsm.observe import LifecycleMoved, ObservedEvent
+from zeus_fsm.observe import LifecycleMoved, ObservedEvent, ProcessAction, ProcessEvent
 from zeus_fsm.status_view import StatusView
 from zeus_fsm.transport import (
     Clock,
@@ -31,6 +31,7 @@ from zeus_fsm.transport import (
     drain_waker,
     make_waker,
     process_group_members,
+    reap_zombie_children,
     wake,
 )
 from zeus_fsm.tree import Node, Tree
@@ -70,6 +71,7 @@ class Supervisor:
         self._master: Master | None = None
         self._sessions: dict[str, SlaveSession] = {}  # node -> its current process's session
         self._node_of: dict[int, Node] = {}  # session_id (of this Master) -> node
+        self._exits: dict[int, str] = {}  # session_id -> how its process exited
         self._binding: Node | None = None  # the node whose process is being started
         self._moved = False
         self._files_seen = 0
@@ -128,6 +130,7 @@ class Supervisor:
                 break
             self._boot(ready[0])
         self._sync_files()
+        self._reap_orphans()
         self.watcher.watch(self.tree.watched())
         self.view.refresh(self.tree)
         self._report_settled()
@@ -200,8 +203,17 @@ class Supervisor:
             pid = node.pid
             self._stop_node(node)
             parent = self._sessions.get(node.parent.identifier) if node.parent else None
-            if pid is not None and parent is not None and parent.lifecycle.live:
+            if pid is not None and parent is not None and parent.lifecycle.live \
+                    and not parent.exited:
                 self._await_reaped(pid)
+        self._reap_orphans()
+
+    def _reap_orphans(self) -> None:
+        """Slaves whose parent slave died are ours (start makes this process a subreaper):
+        reap the stopped ones. The current root is its Popen's to reap."""
+        root = self._master.root if self._master is not None else None
+        keep = [root.process.pid] if root is not None and root.process is not None else []
+        reap_zombie_children(keep)
 
     def _await_reaped(self, pid: int) -> None:
         """Bounded: a parent slave reaps on SIGCHLD within milliseconds; nothing signals it."""
@@ -210,6 +222,7 @@ class Supervisor:
             return
         clock = Clock(self.kill_grace)
         while pid in process_group_members(root.pid, zombies=True) and not clock.expired:
+            self._reap_orphans()  # its parent may have died meanwhile: then it is ours
             time.sleep(REAP_POLL)
 
     def _reset(self, node: Node) -> None:
@@ -231,8 +244,10 @@ class Supervisor:
             self._stop_nodes(sorted(live, key=lambda n: n.depth, reverse=True))
             self._master.close()  # every slave stopped, the root reaped, every fd closed
         self._master = None
+        self._reap_orphans()
         self._sessions.clear()
         self._node_of.clear()
+        self._exits.clear()
         self._files_seen = 0
 
     def _shutdown(self) -> None:
@@ -246,6 +261,10 @@ class Supervisor:
 
     def _observe(self, event: ObservedEvent) -> None:
         """The Master's events: a node follows every lifecycle move of its process."""
+        if isinstance(event, ProcessEvent) and event.action is ProcessAction.EXITED \
+                and event.session is not None:
+            self._exits[event.session.session_id] = event.detail
+            return
         if not isinstance(event, LifecycleMoved):
             return
         session_id = event.session.session_id
@@ -263,7 +282,7 @@ class Supervisor:
         if session is not None and session.session_id == session_id:
             node.pid = session.pid or node.pid
             if event.trigger == "fail":
-                node.error = _error_text(session)
+                node.error = _error_text(session, self._exits.get(session_id))
         self._moved = True
         self.view.node_changed(self.tree, node, event.trigger)
 
@@ -294,11 +313,15 @@ class Supervisor:
             self.view.settled(self.tree)
 
 
-def _error_text(session: SlaveSession) -> str:
+def _error_text(session: SlaveSession, exit_detail: str | None) -> str:
     if session.result is not None and session.result.error is not None:
         return session.result.error
     if session.errors:
         return str(session.errors[0])
+    if exit_detail is not None:  # connected, then gone: no rule broken, no R to show
+        return f"the slave's process exited{f' ({exit_detail})' if exit_detail else ''}"
+    if session.handshake.phase == "closed":  # zeus: EOF on its socket came first
+        return "the slave closed its channel (it exited?)"
     return "the slave failed"
 
 
