@@ -159,8 +159,8 @@ class Supervisor:
                                      for path in paths}))
         if plan.restarts_root:
             self._close_master()
-            self.tree.reset_stopped(self.tree.order())
-            self.view.refresh(self.tree)
+            for node in self.tree.order():
+                self._reset(node)
             self._open_master()
             return
         self._stop_nodes(plan.stop)
