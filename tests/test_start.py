@@ -430,3 +430,34 @@ def test_views_show_a_crash_and_the_child_it_blocks() -> None:
         "gamma: blocked (unbooted), 0 files: alpha: ValueError: bad",
         "alpha: crashed (stopped) pid 8, 0 files: ValueError: bad",
     ]
+
+
+# ---- the watcher, without slaves -------------------------------------------------------------
+
+
+def test_watcher_reports_only_watched_files_merged_until_taken(tmp_path: Path) -> None:
+    from zeus_fsm.watch import FileWatcher
+
+    news = threading.Event()
+    watched, other = tmp_path / "watched.txt", tmp_path / "other.txt"
+    watched.write_text("1", encoding="utf-8")
+    watcher = FileWatcher(news.set, debounce_ms=100, step_ms=10)
+    try:
+        watcher.watch([os.fsencode(watched)])
+        deadline = time.monotonic() + WAIT
+        while not watcher.up_to_date and time.monotonic() < deadline:
+            news.wait(0.05)
+        assert watcher.up_to_date
+        news.clear()
+        other.write_text("x", encoding="utf-8")  # same directory, not reported by a slave
+        assert not news.wait(0.3)
+        assert watcher.take() == set()
+        for round_ in range(3):
+            watched.write_text(str(round_), encoding="utf-8")
+        assert news.wait(WAIT)
+        time.sleep(0.2)  # more batches, if any, merge into the same take
+        assert watcher.take() == {os.fsencode(watched)}
+        assert watcher.take() == set()
+    finally:
+        watcher.close()
+    assert watcher.failure is None

@@ -169,5 +169,5 @@ def test_a_crashed_node_is_not_booted_again_until_something_changes() -> None:
     assert "beta" not in names(tree.ready_to_boot())
     plan = tree.plan_restart({b"/app/beta.txt"}, {})
     assert plan.stop == ()  # nothing live to stop
-    tree.reset_stopped(plan.tops)
+    assert all(tree.reset(node) for node in plan.tops)
     assert "beta" in names(tree.ready_to_boot())

@@ -17,7 +17,7 @@ Nothing here reads a clock or a file: times and ctimes are passed in.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 import attrs
 
@@ -92,15 +92,10 @@ class RestartPlan:
         return any(node.parent is None for node in self.tops)
 
 
-#: on_change(node, trigger): after every node lifecycle transition.
-ChangeCallback = Callable[[Node, str], None]
-
-
 class Tree:
     """The nodes of one plan, root first, and the decisions made from their states."""
 
-    def __init__(self, root: NodeSpec, on_change: ChangeCallback | None = None) -> None:
-        self.on_change = on_change
+    def __init__(self, root: NodeSpec) -> None:
         self.nodes: dict[str, Node] = {}
         self.root = self._build(root, None)
 
@@ -135,21 +130,13 @@ class Tree:
             node.started_ns = now_ns
             node.runs += 1
         node.lifecycle.fire(trigger)
-        if self.on_change is not None:
-            self.on_change(node, trigger)
 
     def reset(self, node: Node) -> bool:
         """A stopped node may boot again (its error stays until the next run starts)."""
         if node.state != "stopped":
             return False
         node.lifecycle.fire("reset")
-        if self.on_change is not None:
-            self.on_change(node, "reset")
         return True
-
-    def reset_stopped(self, nodes: Iterable[Node]) -> None:
-        for node in nodes:
-            self.reset(node)
 
     # ---- decisions -------------------------------------------------------------------
 

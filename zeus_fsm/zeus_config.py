@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 
 import attrs
@@ -166,10 +165,3 @@ def _check_identifier(key: str, path: str, where: _Where, seen: set[str]) -> Non
         raise where.error(path, f"{key!r} appears twice in the plan: each slave identifier "
                                 "names one node")
 
-
-def as_mapping(node: NodeSpec) -> Mapping[str, object]:
-    """The plan back as JSON-able data (commands as arrays), for messages and tests."""
-    out: dict[str, object] = {child.identifier: as_mapping(child) for child in node.children}
-    for name, *aliases in node.commands:
-        out[name] = aliases
-    return out
