@@ -24,8 +24,8 @@ from zeus_fsm.diagrams import (
 )
 from zeus_fsm.diagrams_sequence import canonical, escape_bytes
 from zeus_fsm.dialects import DIALECT_NAMES, get_dialect
-from zeus_fsm.machine import TransitionSpec
 from zeus_fsm.messages import ActionResult, PidIdentifier, SpawnSlave
+from zeus_fsm.tables import TransitionSpec
 from zeus_fsm.wire_escapes import parse_escaped
 
 REPO = Path(__file__).resolve().parent.parent
@@ -223,7 +223,7 @@ def test_committed_lifecycle_mermaid_has_every_transition() -> None:
 
 def test_a_new_lifecycle_row_makes_the_lifecycle_files_stale(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    extra = lifecycle.LifecycleTransition("reset", "crashed", "unbooted", "CRASH-2")
+    extra = TransitionSpec("reset", "crashed", "unbooted", "CRASH-2")
     monkeypatch.setattr(lifecycle, "LIFECYCLE_TRANSITIONS",
                         (*lifecycle.LIFECYCLE_TRANSITIONS, extra))
     code, output = run_cli("--out", str(COMMITTED), "--check")

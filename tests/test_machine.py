@@ -31,8 +31,6 @@ from zeus_fsm.machine import (
     TRIGGERS,
     Expectation,
     Handshake,
-    RejectionSpec,
-    TransitionSpec,
     rejections_for,
     states_for,
     transitions_for,
@@ -44,6 +42,7 @@ from zeus_fsm.messages import (
     SpawnCommand,
     SpawnSlave,
 )
+from zeus_fsm.tables import RejectionSpec, TransitionSpec
 
 PID, UID = 4605, 1000
 TRIGGER_NAMES = [t.name for t in TRIGGERS]

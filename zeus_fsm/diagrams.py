@@ -23,7 +23,7 @@ from typing import Final
 import attrs
 
 from zeus_fsm import machine
-from zeus_fsm.machine import RejectionSpec, StateSpec, TransitionSpec
+from zeus_fsm.tables import RejectionSpec, StateSpec, TransitionSpec
 
 BROKEN: Final = "broken"
 #: How a "*" rejection row (every trigger without a row) reads in a label.

@@ -20,98 +20,64 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-import attrs
 from transitions import Machine
 
 from zeus_fsm.errors import Role, UnexpectedEvent
+from zeus_fsm.tables import RejectionSpec, StateSpec, TransitionSpec, TriggerSpec
 
-
-@attrs.frozen
-class LifecycleState:
-    name: str
-    doc: str
-    terminal: bool = False
-
-
-@attrs.frozen
-class LifecycleTransition:
-    trigger: str
-    source: str
-    dest: str
-    requirement: str
-    doc: str = ""
-
-
-@attrs.frozen
-class LifecycleRejection:
-    """A trigger the lifecycle forbids in a state (`source` "*": every state without a row)."""
-
-    trigger: str
-    source: str
-    requirement: str
-    reason: str
-
-
-@attrs.frozen
-class LifecycleTrigger:
-    name: str
-    sender: Role  # who is blamed when this trigger is not allowed
-    doc: str
-
-
-LIFECYCLE_TRIGGERS: Final[tuple[LifecycleTrigger, ...]] = (
-    LifecycleTrigger("start", Role.MASTER, "the master started the root process or sent S"),
-    LifecycleTrigger("register", Role.SLAVE, "the slave's socket and P were accepted"),
-    LifecycleTrigger("succeed", Role.SLAVE, "R:OK"),
-    LifecycleTrigger("fail", Role.SLAVE,
+LIFECYCLE_TRIGGERS: Final[tuple[TriggerSpec, ...]] = (
+    TriggerSpec("start", Role.MASTER, "the master started the root process or sent S"),
+    TriggerSpec("register", Role.SLAVE, "the slave's socket and P were accepted"),
+    TriggerSpec("succeed", Role.SLAVE, "R:OK"),
+    TriggerSpec("fail", Role.SLAVE,
                      "R:<error>, a broken rule, or the process went away"),
-    LifecycleTrigger("stop", Role.MASTER, "the master stopped the process and closed its fds"),
-    LifecycleTrigger("reset", Role.MASTER, "back to unbooted, for a restart"),
+    TriggerSpec("stop", Role.MASTER, "the master stopped the process and closed its fds"),
+    TriggerSpec("reset", Role.MASTER, "back to unbooted, for a restart"),
 )
 
-LIFECYCLE_STATES: Final[tuple[LifecycleState, ...]] = (
-    LifecycleState("unbooted", "no process yet (or reset for a restart)"),
-    LifecycleState("spawning", "root started or S sent: waiting for the socket and P"),
-    LifecycleState("booting", "registered (P accepted): the action runs, waiting for R"),
-    LifecycleState("connected", "R:OK: the slave serves S; loaded files may still arrive"),
-    LifecycleState("crashed", "failed: the master drains loaded files, then stops it"),
-    LifecycleState("stopped", "the process is gone and its fds are closed", terminal=True),
+LIFECYCLE_STATES: Final[tuple[StateSpec, ...]] = (
+    StateSpec("unbooted", "no process yet (or reset for a restart)"),
+    StateSpec("spawning", "root started or S sent: waiting for the socket and P"),
+    StateSpec("booting", "registered (P accepted): the action runs, waiting for R"),
+    StateSpec("connected", "R:OK: the slave serves S; loaded files may still arrive"),
+    StateSpec("crashed", "failed: the master drains loaded files, then stops it"),
+    StateSpec("stopped", "the process is gone and its fds are closed", terminal=True),
 )
 
 _LIVE = ("spawning", "booting", "connected", "crashed")
 
-LIFECYCLE_TRANSITIONS: Final[tuple[LifecycleTransition, ...]] = (
-    LifecycleTransition("start", "unbooted", "spawning", "SOCKET-1",
-                        "root: the process is started with ZEUS_MASTER_FD; child: S was sent"),
-    LifecycleTransition("register", "spawning", "booting", "SPAWN-5",
-                        "the one registration this start asked for"),
-    LifecycleTransition("succeed", "booting", "connected", "RESULT-2", "the action succeeded"),
-    *(LifecycleTransition("fail", source, "crashed", "CRASH-2",
-                          "the slave failed: drain its loaded files, then stop it")
+LIFECYCLE_TRANSITIONS: Final[tuple[TransitionSpec, ...]] = (
+    TransitionSpec("start", "unbooted", "spawning", "SOCKET-1",
+                   doc="root: the process is started with ZEUS_MASTER_FD; child: S was sent"),
+    TransitionSpec("register", "spawning", "booting", "SPAWN-5",
+                   doc="the one registration this start asked for"),
+    TransitionSpec("succeed", "booting", "connected", "RESULT-2", doc="the action succeeded"),
+    *(TransitionSpec("fail", source, "crashed", "CRASH-2",
+                     doc="the slave failed: drain its loaded files, then stop it")
       for source in ("spawning", "booting", "connected")),
-    *(LifecycleTransition("stop", source, "stopped", "CRASH-2",
-                          "SIGTERM, SIGKILL after the grace period; reaped; fds closed")
+    *(TransitionSpec("stop", source, "stopped", "CRASH-2",
+                     doc="SIGTERM, SIGKILL after the grace period; reaped; fds closed")
       for source in _LIVE),
-    LifecycleTransition("reset", "stopped", "unbooted", "SOCKET-1", "ready to start again"),
+    TransitionSpec("reset", "stopped", "unbooted", "SOCKET-1", doc="ready to start again"),
 )
 
-LIFECYCLE_REJECTIONS: Final[tuple[LifecycleRejection, ...]] = (
-    LifecycleRejection("register", "*", "SPAWN-5", "a registration nobody asked for"),
-    LifecycleRejection("succeed", "*", "RESULT-1", "a result from a slave that is not booting"),
-    LifecycleRejection("fail", "*", "RESULT-1", "a failure from a slave that is not running"),
-    LifecycleRejection("start", "*", "SPAWN-1", "the slave is already started"),
-    LifecycleRejection("stop", "*", "CRASH-2", "there is no running slave to stop"),
-    LifecycleRejection("reset", "*", "CRASH-2", "only a stopped slave can be reset"),
+LIFECYCLE_REJECTIONS: Final[tuple[RejectionSpec, ...]] = (
+    RejectionSpec("register", "*", "SPAWN-5", "a registration nobody asked for"),
+    RejectionSpec("succeed", "*", "RESULT-1", "a result from a slave that is not booting"),
+    RejectionSpec("fail", "*", "RESULT-1", "a failure from a slave that is not running"),
+    RejectionSpec("start", "*", "SPAWN-1", "the slave is already started"),
+    RejectionSpec("stop", "*", "CRASH-2", "there is no running slave to stop"),
+    RejectionSpec("reset", "*", "CRASH-2", "only a stopped slave can be reset"),
 )
 
 _SENDERS: Final[dict[str, Role]] = {t.name: t.sender for t in LIFECYCLE_TRIGGERS}
-_ALLOWED: Final[dict[tuple[str, str], LifecycleTransition]] = {
+_ALLOWED: Final[dict[tuple[str, str], TransitionSpec]] = {
     (t.source, t.trigger): t for t in LIFECYCLE_TRANSITIONS
 }
-_REJECTED: Final[dict[str, LifecycleRejection]] = {r.trigger: r for r in LIFECYCLE_REJECTIONS}
+_REJECTED: Final[dict[str, RejectionSpec]] = {r.trigger: r for r in LIFECYCLE_REJECTIONS}
 
 #: on_transition(before, trigger, after, row)
-LifecycleCallback = Callable[[str, str, str, LifecycleTransition], None]
+LifecycleCallback = Callable[[str, str, str, TransitionSpec], None]
 
 
 class Lifecycle:
@@ -138,7 +104,7 @@ class Lifecycle:
         """A process was started and not yet stopped."""
         return self.state in _LIVE
 
-    def fire(self, trigger: str, detail: str = "") -> LifecycleTransition:
+    def fire(self, trigger: str, detail: str = "") -> TransitionSpec:
         """Apply a trigger; an illegal one raises the ProtocolError it is (state unchanged)."""
         row = _ALLOWED.get((self.state, trigger))
         if row is None:

@@ -54,7 +54,8 @@ from zeus_fsm.messages import (
     SpawnCommand,
     SpawnSlave,
 )
-from zeus_fsm.requirements import BOTH, SPEC, ZEUS
+from zeus_fsm.requirements import SPEC, ZEUS
+from zeus_fsm.tables import RejectionSpec, StateSpec, TransitionSpec, TriggerSpec
 
 
 def _load_hierarchical_machine() -> Any:
@@ -91,47 +92,6 @@ HierarchicalMachine = _load_hierarchical_machine()
 # --------------------------------------------------------------------------
 # The tables
 # --------------------------------------------------------------------------
-
-
-@attrs.frozen
-class StateSpec:
-    name: str  # full name; nesting uses transitions' "_" separator, so leaves have none
-    doc: str
-    dialects: frozenset[str] = BOTH
-    terminal: bool = False
-
-
-@attrs.frozen
-class TransitionSpec:
-    trigger: str
-    source: str
-    dest: str  # "=" for an internal transition (state unchanged)
-    requirement: str
-    guards: tuple[str, ...] = ()
-    dialects: frozenset[str] = BOTH
-    doc: str = ""
-
-
-@attrs.frozen
-class RejectionSpec:
-    """An event the handshake forbids in a state, and the requirement it breaks.
-
-    `source` may be a leaf or a parent state (it covers the leaves below);
-    `trigger` "*" covers every trigger without a transition there.
-    """
-
-    trigger: str
-    source: str
-    requirement: str
-    reason: str
-    dialects: frozenset[str] = BOTH
-
-
-@attrs.frozen
-class TriggerSpec:
-    name: str
-    sender: Role  # who is blamed when this event is not allowed
-    doc: str
 
 
 TRIGGERS: Final[tuple[TriggerSpec, ...]] = (

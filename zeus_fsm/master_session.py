@@ -26,8 +26,8 @@ from zeus_fsm.events import (
     PipePassed,
     SocketPassed,
 )
-from zeus_fsm.lifecycle import Lifecycle, LifecycleTransition
-from zeus_fsm.machine import Expectation, Handshake, TransitionSpec
+from zeus_fsm.lifecycle import Lifecycle
+from zeus_fsm.machine import Expectation, Handshake
 from zeus_fsm.messages import ActionResult, LoadedFiles, Message, PidIdentifier
 from zeus_fsm.observe import (
     ErrorRecorded,
@@ -37,6 +37,7 @@ from zeus_fsm.observe import (
     ObservedEvent,
     SessionRef,
 )
+from zeus_fsm.tables import TransitionSpec
 from zeus_fsm.transport import Clock
 
 #: Handshake phases that wait for the slave's next step (bounded by step_timeout).
@@ -287,7 +288,7 @@ class SlaveSession:
             self.emit(HandshakeMoved(time.monotonic(), self.ref(), before, trigger, after, spec))
 
     def _lifecycle_moved(self, before: str, trigger: str, after: str,
-                         spec: LifecycleTransition) -> None:
+                         spec: TransitionSpec) -> None:
         if self.emit is not None:
             self.emit(LifecycleMoved(time.monotonic(), self.ref(), before, trigger, after,
                                      spec))

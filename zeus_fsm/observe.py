@@ -15,8 +15,7 @@ import attrs
 
 from zeus_fsm.errors import ProtocolError
 from zeus_fsm.events import Event, FdKind
-from zeus_fsm.lifecycle import LifecycleTransition
-from zeus_fsm.machine import TransitionSpec
+from zeus_fsm.tables import TransitionSpec
 
 
 class Direction(enum.Enum):
@@ -81,7 +80,7 @@ class LifecycleMoved:
     before: str
     trigger: str
     after: str
-    spec: LifecycleTransition
+    spec: TransitionSpec
 
 
 @attrs.frozen

@@ -12,7 +12,7 @@ from zeus_fsm.diagrams_sequence import Arrow, Item, Note, Participant, escape_by
 from zeus_fsm.dialects import get_dialect
 from zeus_fsm.errors import MalformedMessage
 from zeus_fsm.events import ChannelClosed, Deadline, PipeClosed, SocketPassed
-from zeus_fsm.machine import TRIGGERS, TransitionSpec, transitions_for
+from zeus_fsm.machine import TRIGGERS, transitions_for
 from zeus_fsm.messages import LoadedFiles, Message
 from zeus_fsm.observe import (
     Channel,
@@ -26,6 +26,7 @@ from zeus_fsm.observe import (
     SessionRef,
     WireEvent,
 )
+from zeus_fsm.tables import TransitionSpec
 
 #: How much of a payload one arrow shows.
 ARROW_CHARS = 48
