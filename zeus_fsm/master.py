@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 from zeus_fsm.dialects import Dialect, get_dialect
 from zeus_fsm.errors import ChannelClosed as ChannelClosedError
-from zeus_fsm.errors import ProtocolError, Role, UnexpectedEvent
+from zeus_fsm.errors import CredentialsMismatch, ProtocolError, Role, UnexpectedEvent
 from zeus_fsm.events import FdKind
 from zeus_fsm.machine import Expectation
 from zeus_fsm.master_session import SlaveSession
@@ -409,6 +409,12 @@ class Master:
             return
         with self._guarded(session):
             try:
+                if peer_pid is not None and not self._in_slave_tree(peer_pid):
+                    # Stopping this "slave" would signal a process that is not ours
+                    # (e.g. the master itself, if its own socket is sent back).
+                    raise CredentialsMismatch(
+                        f"the socket was made by pid {peer_pid}, which is not in the slaves' "
+                        "process group", culprit=Role.SLAVE, requirement="PID-2")
                 session.feed_socket(kinds, received.data, peer_pid, peer_uid)
             except ProtocolError:
                 close_quietly(sock)
@@ -420,6 +426,15 @@ class Master:
                 session.exited = session.process_fd is None  # gone already: drain it now
                 if session.exited:
                     self._on_exit(session)
+
+    def _in_slave_tree(self, pid: int) -> bool:
+        """Whether the master may signal `pid`: it is in the root's process group (every
+        slave is: the root leads a new session), or it is already gone."""
+        root = self.root
+        if root is None or root.process is None:
+            return False
+        group = process_group_of(pid)
+        return group is None or group == root.process.pid
 
     def _stray(self, kinds: tuple[FdKind, ...], peer_pid: int | None,
                sock: socket.socket | None) -> None:
