@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from fake_slaves.harness import no_leaks
 
-from zeus_fsm.errors import CredentialsMismatch, Role
+from zeus_fsm.errors import BadDescriptor, CredentialsMismatch, Role
 from zeus_fsm.master import Master
 
 HOSTILE = Path(__file__).parent / "hostile" / "slave.py"
@@ -42,3 +42,16 @@ def test_master_socket_sent_back_is_refused_and_the_master_signals_nobody(dialec
         assert str(os.getpid()) in bad.errors[0].reason
         assert bad.lifecycle.state == "stopped"
         assert master.spawn(root, "ok").ok  # and we are still alive to see it
+
+
+def test_zeus_pipe_write_end_is_refused_not_read() -> None:
+    """The write end of a pipe is a FIFO too; reading it raised EBADF out of the Master."""
+    with no_leaks() as roots, Master(hostile_command("zeus"), "zeus", step_timeout=STEP,
+                                     kill_grace=GRACE) as master:
+        root = master.boot_root()
+        roots.append(root.pid or 0)
+        bad = master.spawn(root, "pipe_write_end")
+        assert [(type(e), e.requirement) for e in bad.errors] == [(BadDescriptor, "CHAN-1")]
+        assert "write end" in bad.errors[0].reason
+        assert bad.lifecycle.state == "stopped"
+        assert master.spawn(root, "ok").ok

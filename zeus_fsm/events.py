@@ -21,6 +21,7 @@ class FdKind(enum.Enum):
     UNIX_SEQPACKET = "AF_UNIX SOCK_SEQPACKET socket"
     OTHER_SOCKET = "socket of another family"
     FIFO = "pipe (FIFO)"
+    FIFO_WRITE_END = "write end of a pipe (FIFO)"  # nothing can be read from it
     REGULAR_FILE = "regular file"
     OTHER = "other file type"
 

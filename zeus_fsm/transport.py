@@ -12,6 +12,7 @@ caller explicitly (`Received.keep`) or closed.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import select
 import signal
@@ -67,7 +68,9 @@ def fd_kind(fd: int) -> FdKind:
     except OSError:
         return FdKind.OTHER
     if stat.S_ISFIFO(mode):
-        return FdKind.FIFO
+        # A write-only end is a FIFO too, but reading it fails (EBADF).
+        writable_only = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY
+        return FdKind.FIFO_WRITE_END if writable_only else FdKind.FIFO
     if stat.S_ISREG(mode):
         return FdKind.REGULAR_FILE
     if not stat.S_ISSOCK(mode):
