@@ -10,22 +10,184 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
-from fake_slaves.harness import no_leaks
+from fake_slaves.harness import no_leaks, open_fds, processes_in_session, wait_no_processes
 
-from zeus_fsm.errors import BadDescriptor, CredentialsMismatch, Role
-from zeus_fsm.master import Master
+from zeus_fsm.errors import (
+    BadDescriptor,
+    ChannelClosed,
+    CredentialsMismatch,
+    FrameTooLarge,
+    MalformedMessage,
+    ProtocolError,
+    Role,
+    StepTimeout,
+    UnexpectedEvent,
+)
+from zeus_fsm.master import Master, SlaveSession
 
 HOSTILE = Path(__file__).parent / "hostile" / "slave.py"
 STEP = 0.3  # step timeout: short, far above a real step on an idle machine
 GRACE = 0.2  # SIGTERM -> SIGKILL
 MARGIN = 1.0  # scheduling slack on a loaded 2-core machine
+DIALECTS = ("spec", "zeus")
+
+Expected = tuple[type[ProtocolError], str] | None  # None: accepted, no error
+
+#: behaviour -> (expected in spec, expected in zeus); "n/a": not meaningful in that dialect.
+#: Kept in step with tests/hostile/README.md (a test checks that every row is listed there).
+CATALOGUE: dict[str, tuple[Expected | str, Expected | str]] = {
+    # On the master socket, instead of the slave's own socket.
+    "garbage_on_master": ((BadDescriptor, "SOCKET-2"), (BadDescriptor, "SOCKET-2")),
+    "no_fd": ((BadDescriptor, "SOCKET-2"), (BadDescriptor, "SOCKET-2")),
+    "three_sockets": ((BadDescriptor, "SOCKET-2"), (BadDescriptor, "SOCKET-2")),
+    "pipe_as_socket": ((BadDescriptor, "SOCKET-3"), (BadDescriptor, "SOCKET-4")),
+    "file_as_socket": ((BadDescriptor, "SOCKET-3"), (BadDescriptor, "SOCKET-4")),
+    "devnull_as_socket": ((BadDescriptor, "SOCKET-3"), (BadDescriptor, "SOCKET-4")),
+    "wrong_socket_type": ((BadDescriptor, "SOCKET-3"), (BadDescriptor, "SOCKET-4")),
+    "seqpacket_socket": ((BadDescriptor, "SOCKET-3"), (BadDescriptor, "SOCKET-4")),
+    "inet_socket": ((BadDescriptor, "SOCKET-3"), (BadDescriptor, "SOCKET-4")),
+    "master_socket_back": ((CredentialsMismatch, "PID-2"), (CredentialsMismatch, "PID-2")),
+    "socket_made_by_parent": ((CredentialsMismatch, "PID-2"), (CredentialsMismatch, "PID-2")),
+    "exits_with_signal_before_socket": ((StepTimeout, "SOCKET-2"), (StepTimeout, "SOCKET-2")),
+    # Instead of P, or a bad P.
+    "garbage_before_p": ((MalformedMessage, "FRAME-1"), (MalformedMessage, "FRAME-1")),
+    "pid_negative": ((MalformedMessage, "FRAME-4"), (MalformedMessage, "FRAME-4")),
+    "pid_zero": ((MalformedMessage, "FRAME-4"), (MalformedMessage, "FRAME-4")),
+    "pid_huge": ((MalformedMessage, "FRAME-4"), (MalformedMessage, "FRAME-4")),
+    "pid_over_max": ((MalformedMessage, "FRAME-4"), (MalformedMessage, "FRAME-4")),
+    "pid_non_numeric": ((MalformedMessage, "FRAME-4"), (MalformedMessage, "FRAME-4")),
+    "pid_empty": ((MalformedMessage, "FRAME-4"), (MalformedMessage, "FRAME-4")),
+    "pid_not_peer": ((CredentialsMismatch, "PID-2"), (CredentialsMismatch, "PID-2")),
+    # zeus: the NUL ends the frame, so P carries the identifier "ab": the wrong one.
+    "identifier_nul": ((MalformedMessage, "FRAME-5"), (UnexpectedEvent, "PID-4")),
+    "identifier_newline": ((MalformedMessage, "FRAME-5"), (MalformedMessage, "FRAME-5")),
+    "identifier_not_utf8": ((MalformedMessage, "FRAME-5"), (MalformedMessage, "FRAME-5")),
+    "identifier_wrong": ((UnexpectedEvent, "PID-3"), (UnexpectedEvent, "PID-4")),
+    "oversize": ((FrameTooLarge, "FRAME-3"), (FrameTooLarge, "FRAME-3")),
+    # spec: one 200,000-byte datagram; zeus: a frame that never gets its NUL.
+    "unterminated": ((FrameTooLarge, "FRAME-3"), (FrameTooLarge, "FRAME-3")),
+    "half_frame_then_close": ((MalformedMessage, "FRAME-1"), (MalformedMessage, "FRAME-2")),
+    # spec: each byte is a datagram of its own; zeus: the deadline does not move per byte.
+    "slow_loris": ((MalformedMessage, "FRAME-1"), (StepTimeout, "PID-1")),
+    "empty_message": ((MalformedMessage, "FRAME-1"), (StepTimeout, "PID-1")),
+    "close_after_fd": ((ChannelClosed, "PID-1"), (ChannelClosed, "PID-1")),
+    # spec: a datagram socket gives no EOF, so only the deadline ends the wait.
+    "close_socket_and_linger": ((StepTimeout, "PID-1"), (ChannelClosed, "PID-1")),
+    "r_before_p": ((UnexpectedEvent, "PID-1"), (UnexpectedEvent, "PID-1")),
+    "two_p": ((UnexpectedEvent, "PID-1"), (UnexpectedEvent, "CHAN-1")),
+    "f_before_p": ((UnexpectedEvent, "PID-1"), (MalformedMessage, "FILES-5")),
+    "stops_itself": ((StepTimeout, "PID-1"), (StepTimeout, "PID-1")),
+    "signal_after_p": ((ChannelClosed, "CRASH-3"), (ChannelClosed, "CHAN-1")),
+    # The pipe (zeus) or an fd where none belongs (spec).
+    "pipe_write_end": ((UnexpectedEvent, "FRAME-1"), (BadDescriptor, "CHAN-1")),
+    "pipe_not_fifo": ((UnexpectedEvent, "FRAME-1"), (BadDescriptor, "CHAN-1")),
+    # After P.
+    "never_sends_r": ((StepTimeout, "RESULT-6"), (StepTimeout, "RESULT-6")),
+    "ignores_sigterm": ((StepTimeout, "RESULT-6"), (StepTimeout, "RESULT-6")),
+    "signal_before_r": ((ChannelClosed, "CRASH-3"), (ChannelClosed, "CRASH-3")),
+    "relative_path": ((MalformedMessage, "FILES-1"), (MalformedMessage, "FILES-1")),
+    # S is the master's message; the machine's tables would blame the master for it.
+    "slave_sends_s": ((UnexpectedEvent, "FRAME-1"), (UnexpectedEvent, "FRAME-1")),
+    "long_path_line": (None, (FrameTooLarge, "FILES-5")),  # spec sets no path length
+    "unterminated_path_line": ("n/a", (MalformedMessage, "FILES-5")),
+    # Accepted: kept as reported.
+    "missing_path": (None, None),  # FILES-2 is a SHOULD the master does not check
+    "non_utf8_path": (None, None),
+}
+
+#: The master cannot tell which process these are (no socket, or a socket it refuses to
+#: trust): they are killed when the Master closes, as members of the root's process group.
+UNKNOWN_UNTIL_CLOSE = frozenset({"garbage_on_master", "no_fd", "three_sockets",
+                                 "pipe_as_socket", "file_as_socket", "devnull_as_socket",
+                                 "wrong_socket_type", "seqpacket_socket", "inet_socket",
+                                 "master_socket_back", "socket_made_by_parent"})
+
+#: Its helper process is orphaned when the master kills the slave: init reaps it, later.
+ORPHANED = frozenset({"socket_made_by_parent"})
+
+#: What each accepted behaviour reports (tests/hostile/slave.py).
+REPORTED = {
+    "missing_path": [b"/nonexistent/hostile/missing.rb"],
+    "non_utf8_path": [b"/hostile/caf\xe9/\xff\xfe.rb"],
+    "long_path_line": [b"/" + b"a" * 5000],
+}
+#: The good paths a failing behaviour reported before its bad one: kept.
+KEPT = {
+    "relative_path": [b"/hostile/good.rb"],
+    "unterminated_path_line": [b"/hostile/good.rb"],
+    "never_sends_r": [b"/hostile/never_sends_r.rb"],
+    "signal_before_r": [b"/hostile/signal_before_r.rb"],  # reported, then SIGSEGV
+}
 
 
-def hostile_command(dialect: str, root: str = "ok") -> list[str]:
-    return [sys.executable, str(HOSTILE), dialect, root]
+def hostile_command(dialect: str, root: str = "ok", *extra: str) -> list[str]:
+    return [sys.executable, str(HOSTILE), dialect, root, *extra]
+
+
+def others_in_group(root: SlaveSession, timeout: float = 1.0) -> list[str]:
+    """Processes of the slaves' session other than the root, after at most `timeout`
+    (a killed child is reaped by its parent slave a moment later)."""
+    assert root.pid is not None
+    end = time.monotonic() + timeout
+    while True:
+        left = [p for p in processes_in_session(root.pid) if not p.startswith(f"{root.pid} ")]
+        if not left or time.monotonic() > end:
+            return left
+        time.sleep(0.01)
+
+
+CASES = [(name, dialect) for name, expected in CATALOGUE.items()
+         for dialect, want in zip(DIALECTS, expected, strict=True) if want != "n/a"]
+
+
+@pytest.mark.parametrize(("behaviour", "dialect"), CASES)
+def test_hostile_child(behaviour: str, dialect: str) -> None:
+    want = CATALOGUE[behaviour][DIALECTS.index(dialect)]
+    assert want != "n/a"
+    with no_leaks() as roots, Master(hostile_command(dialect), dialect, step_timeout=STEP,
+                                     kill_grace=GRACE, drain_timeout=STEP) as master:
+        root = master.boot_root()
+        if behaviour not in ORPHANED:
+            roots.append(root.pid or 0)
+        assert root.ok, root.errors
+        fds_before = open_fds()
+        started = time.monotonic()
+        bad = master.spawn(root, behaviour)
+        if want is not None:
+            master.wait_stopped(bad, timeout=STEP + GRACE + MARGIN)
+        else:
+            master.wait_files(bad, lambda files: len(files) >= len(REPORTED[behaviour]),
+                              timeout=MARGIN)
+        took = time.monotonic() - started
+        if want is None:
+            assert bad.errors == [] and bad.ok
+            assert bad.loaded_files == REPORTED[behaviour]  # bytes kept as sent
+            master.stop(bad)
+        else:
+            error_class, requirement = want
+            assert bad.errors, f"no diagnostic; state {bad.lifecycle.state}"
+            first = bad.errors[0]  # a second one may come from the bytes drained at stop
+            assert (type(first), first.requirement) == (error_class, requirement), first
+            assert first.culprit is Role.SLAVE
+            assert first.state  # which step
+            assert str(first)  # a readable message that says it all
+            assert bad.loaded_files == KEPT.get(behaviour, [])
+            # Bounded: a step timeout, SIGTERM's grace and SIGKILL at most.
+            assert took < STEP + GRACE + MARGIN, took
+        assert bad.lifecycle.state == "stopped"
+        assert bad.channel is None and bad.pipe is None and bad.process_fd is None
+        assert open_fds() == fds_before, "an fd the master received for it is still open"
+        if behaviour not in UNKNOWN_UNTIL_CLOSE:
+            assert others_in_group(root) == []
+        good = master.spawn(root, "ok")  # the same master carries on
+        assert good.ok, good.errors
+        assert root.ok and root.lifecycle.state == "connected"
+    if behaviour in ORPHANED:  # killed at close; its zombie is init's to reap
+        assert wait_no_processes(root.pid or 0, timeout=5.0) == []
 
 
 @pytest.mark.parametrize("dialect", ["spec"])

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 import attrs
 
 from zeus_fsm.dialects import ChannelDecoder, Dialect, PathLineDecoder
-from zeus_fsm.errors import ProtocolError, Role
+from zeus_fsm.errors import ProtocolError, Role, UnexpectedEvent
 from zeus_fsm.events import (
     ChannelClosed,
     Deadline,
@@ -28,7 +28,14 @@ from zeus_fsm.events import (
 )
 from zeus_fsm.lifecycle import Lifecycle
 from zeus_fsm.machine import Expectation, Handshake
-from zeus_fsm.messages import ActionResult, LoadedFiles, Message, PidIdentifier
+from zeus_fsm.messages import (
+    ActionResult,
+    LoadedFiles,
+    Message,
+    PidIdentifier,
+    SpawnCommand,
+    SpawnSlave,
+)
 from zeus_fsm.observe import (
     ErrorRecorded,
     HandshakeFed,
@@ -258,7 +265,16 @@ class SlaveSession:
     # ---- internals ------------------------------------------------------------
 
     def _feed_messages(self, messages: list[Message]) -> None:
+        """Messages decoded from the slave. S and C are the master's: the Handshake blames
+        whoever its tables say sends a trigger, so a slave's S is stopped here, as the
+        slave's fault."""
         for message in _batched(messages):
+            if isinstance(message, SpawnSlave | SpawnCommand):
+                letter = "S" if isinstance(message, SpawnSlave) else "C"
+                raise UnexpectedEvent(f"the slave sent {letter}, which only the master sends",
+                                      culprit=Role.SLAVE, requirement="FRAME-1",
+                                      state=self.handshake.describe_state(),
+                                      data=self.dialect.encode(message))
             self.feed(message)
 
     def _record_files(self, paths: tuple[bytes, ...]) -> None:

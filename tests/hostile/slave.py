@@ -1,8 +1,9 @@
 """A hostile slave: one process that can misbehave in many ways (raw sockets, no zeus_fsm).
 
-    python slave.py DIALECT ROOT_BEHAVIOUR
+    python slave.py DIALECT ROOT_BEHAVIOUR [ONCE_FILE]
 
-The root behaves as ROOT_BEHAVIOUR (normally `ok`). Each S:<identifier> it
+The root behaves as ROOT_BEHAVIOUR (normally `ok`); with ONCE_FILE, only the
+first root does (it creates the file) and a root booted again behaves `ok`. Each S:<identifier> it
 receives forks a child that behaves as the behaviour named by the identifier
 up to its first dot (`flood.100000` is `flood` with argument 100000), so a
 test picks a hostile child by the identifier it spawns and then checks that
@@ -129,7 +130,10 @@ def spawn(parent: Slave, identifier: str) -> None:
             if parent.pipe_w is not None:
                 os.close(parent.pipe_w)
             child = Slave(identifier, parent_pid)
-            BEHAVIOURS[child.behaviour](child)
+            try:
+                BEHAVIOURS[child.behaviour](child)
+            except OSError:  # the master closed our socket: a hostile child just goes
+                os._exit(1)
             os._exit(0)
 
 
@@ -469,4 +473,10 @@ BEHAVIOURS: dict[str, Callable[[Slave], None]] = {
 
 if __name__ == "__main__":
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
-    BEHAVIOURS[ROOT_BEHAVIOUR](Slave(ROOT_BEHAVIOUR, 0))
+    behaviour = ROOT_BEHAVIOUR
+    if len(sys.argv) > 3:
+        try:
+            os.close(os.open(sys.argv[3], os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            behaviour = "ok"
+    BEHAVIOURS[behaviour](Slave(behaviour, 0))
