@@ -217,3 +217,115 @@ def test_zeus_pipe_write_end_is_refused_not_read() -> None:
         assert "write end" in bad.errors[0].reason
         assert bad.lifecycle.state == "stopped"
         assert master.spawn(root, "ok").ok
+
+
+# ---- behaviours that need more than one step -----------------------------------------------
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_flood_of_100000_paths_is_recorded_whole(dialect: str) -> None:
+    """100,000 paths before R: every one recorded, in order, and the slave is connected."""
+    count = 100_000
+    with no_leaks() as roots, Master(hostile_command(dialect), dialect, step_timeout=20.0,
+                                     kill_grace=GRACE) as master:
+        root = master.boot_root()
+        roots.append(root.pid or 0)
+        started = time.monotonic()
+        flood = master.spawn(root, f"flood.{count}")
+        assert master.wait_files(flood, lambda files: len(files) == count, timeout=20.0)
+        took = time.monotonic() - started
+        assert flood.ok, flood.errors
+        assert flood.loaded_files == [b"/hostile/flood/%06d.rb" % n for n in range(count)]
+        assert flood.duplicate_files == 0
+        print(f"{dialect}: {count} paths recorded in {took:.2f} s")
+        assert master.spawn(root, "ok").ok
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_fork_storm_one_registration_counts_the_rest_are_strays_and_killed(dialect: str) -> None:
+    storm = 20
+    with no_leaks() as roots, Master(hostile_command(dialect), dialect, step_timeout=STEP,
+                                     kill_grace=GRACE) as master:
+        root = master.boot_root()
+        roots.append(root.pid or 0)
+        child = master.spawn(root, f"fork_storm.{storm}")
+        assert child.ok, child.errors  # the first registration answers the S
+        started = time.monotonic()
+        assert master.run(lambda: len(master.strays) == storm - 1, timeout=STEP + MARGIN)
+        assert time.monotonic() - started < STEP + MARGIN
+        for stray in master.strays:
+            assert [(type(e), e.requirement, e.culprit) for e in stray.errors] == [
+                (UnexpectedEvent, "SPAWN-5", Role.SLAVE)]
+            assert stray.peer_pid not in (None, child.pid)
+        # Every stray was stopped: only the root and the one accepted child are left.
+        assert len(others_in_group(root)) == 1
+        master.stop(child)
+        assert others_in_group(root) == []
+        assert master.spawn(root, "ok").ok
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_a_slave_that_stops_reading_cannot_block_the_masters_send(dialect: str) -> None:
+    """S piles up in the socket of a slave that never reads: once its buffer is full the
+    send times out (bounded by the step timeout) and is reported; the master goes on."""
+    with no_leaks() as roots, Master(hostile_command(dialect), dialect, step_timeout=STEP,
+                                     kill_grace=GRACE) as master:
+        root = master.boot_root()
+        roots.append(root.pid or 0)
+        deaf = master.spawn(root, "stops_reading")
+        assert deaf.ok, deaf.errors
+        big = "x" * 60_000  # a large S fills the socket buffer in a few sends
+        refused = None
+        for _ in range(40):
+            started = time.monotonic()
+            child = master.spawn(deaf, big)
+            assert time.monotonic() - started < STEP + MARGIN
+            if any(e.requirement == "SPAWN-2" and isinstance(e, ChannelClosed)
+                   for e in child.errors):
+                refused = child
+                break
+            # Not blocked yet: the S was queued, and no child came (the slave never read it).
+            assert [(type(e), e.requirement) for e in child.errors] == [
+                (StepTimeout, "SOCKET-2")]
+        assert refused is not None, "the send never blocked"
+        assert "could not be sent" in refused.errors[0].reason
+        assert refused.lifecycle.state == "stopped"
+        assert master.spawn(root, "ok").ok
+
+
+#: Root behaviours (first boot only) and their diagnostics, per dialect.
+ROOT_CASES: dict[str, tuple[tuple[type[ProtocolError], str], tuple[type[ProtocolError], str]]] = {
+    "exits_with_signal_before_socket": ((ChannelClosed, "SOCKET-2"), (ChannelClosed, "SOCKET-2")),
+    "pid_not_peer": ((CredentialsMismatch, "PID-2"), (CredentialsMismatch, "PID-2")),
+    "garbage_before_p": ((MalformedMessage, "FRAME-1"), (MalformedMessage, "FRAME-1")),
+    "identifier_wrong": ((UnexpectedEvent, "PID-3"), (UnexpectedEvent, "PID-4")),
+    "close_after_fd": ((ChannelClosed, "PID-1"), (ChannelClosed, "PID-1")),
+    "signal_after_p": ((ChannelClosed, "CRASH-3"), (ChannelClosed, "CHAN-1")),
+    "never_sends_r": ((StepTimeout, "RESULT-6"), (StepTimeout, "RESULT-6")),
+    "three_sockets": ((BadDescriptor, "SOCKET-2"), (BadDescriptor, "SOCKET-2")),
+}
+
+
+@pytest.mark.parametrize(("behaviour", "dialect"),
+                         [(b, d) for b in ROOT_CASES for d in DIALECTS])
+def test_hostile_root_then_a_good_root_in_the_same_master(behaviour: str, dialect: str,
+                                                           tmp_path: Path) -> None:
+    error_class, requirement = ROOT_CASES[behaviour][DIALECTS.index(dialect)]
+    once = tmp_path / "booted-once"
+    with no_leaks() as roots, Master(hostile_command(dialect, behaviour, str(once)), dialect,
+                                     step_timeout=STEP, kill_grace=GRACE) as master:
+        fds_before = open_fds()
+        started = time.monotonic()
+        root = master.boot_root()
+        roots.append(root.pid or 0)
+        master.wait_stopped(root, timeout=STEP + GRACE + MARGIN)
+        assert time.monotonic() - started < STEP + GRACE + MARGIN
+        assert [(type(e), e.requirement) for e in root.errors[:1]] == [(error_class, requirement)]
+        assert root.errors[0].culprit is Role.SLAVE
+        assert root.lifecycle.state == "stopped" and root.exit_status is not None
+        assert open_fds() == fds_before
+        assert wait_no_processes(root.pid or 0) == []
+        again = master.boot_root()  # the once-file makes the second root a good one
+        roots.append(again.pid or 0)
+        assert again.ok, again.errors
+        assert master.spawn(again, "ok").ok

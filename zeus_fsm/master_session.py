@@ -125,6 +125,9 @@ class SlaveSession:
         self.exited = self.stopping = False
         self.started_at = self.registered_at = self.result_at = None
         self.process = None
+        # A boot that failed while waiting for its socket left deadline_for "socket":
+        # the new boot would then get no deadline at all.
+        self.deadline, self.deadline_for = None, ""
         self.boots += 1
 
     # ---- reading ------------------------------------------------------------
