@@ -329,3 +329,13 @@ def test_hostile_root_then_a_good_root_in_the_same_master(behaviour: str, dialec
         roots.append(again.pid or 0)
         assert again.ok, again.errors
         assert master.spawn(again, "ok").ok
+
+
+def test_readme_lists_every_behaviour_with_its_diagnostics() -> None:
+    readme = (HOSTILE.parent / "README.md").read_text()
+    rows = {line.split("|")[1].strip().strip("`"): [c.strip() for c in line.split("|")[3:5]]
+            for line in readme.splitlines() if line.startswith("| `")}
+    for behaviour, expected in CATALOGUE.items():
+        shown = [e if isinstance(e, str) else f"{e[0].__name__} {e[1]}" if e else "-"
+                 for e in expected]
+        assert rows.get(behaviour) == shown, behaviour
