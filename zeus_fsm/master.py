@@ -496,6 +496,11 @@ class Master:
             if received.eof:
                 self._close_channel(session)
                 if not session.stopping:  # an EOF the master caused is not the slave's news
+                    # zeus: paths still in the pipe were reported before the hang-up;
+                    # read them before the Handshake judges it (it may break the session).
+                    for _ in range(_READS_PER_ROUND):
+                        if not self._read_pipe(session):
+                            break
                     session.channel_ended()
                 break
         if datagrams:

@@ -310,6 +310,37 @@ def flood(s: Slave) -> None:
     s.serve()
 
 
+def lost_paths(s: Slave) -> list[bytes]:
+    return [b"/hostile/lost/%05d.rb" % n for n in range(s.arg or 10_000)]
+
+
+def files_then_fail(s: Slave) -> None:
+    """Half its paths, R:<error>, the other half, then exits (CRASH-1)."""
+    paths = lost_paths(s)
+    s.handshake()
+    s.files(paths[: len(paths) // 2])
+    s.send(b"R:RuntimeError: hostile failure\n")
+    s.files(paths[len(paths) // 2:])
+    os._exit(1)
+
+
+def files_then_fail_and_hang(s: Slave) -> None:
+    """As files_then_fail, but never exits: the master drains, then kills it."""
+    paths = lost_paths(s)
+    s.handshake()
+    s.files(paths[: len(paths) // 2])
+    s.send(b"R:RuntimeError: hostile failure\n")
+    s.files(paths[len(paths) // 2:])
+    hang()
+
+
+def files_then_sigkill(s: Slave) -> None:
+    """All its paths, then SIGKILL before R: what reached the socket or pipe must count."""
+    s.handshake()
+    s.files(lost_paths(s))
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 def never_sends_r(s: Slave) -> None:
     s.handshake()
     s.files([b"/hostile/never_sends_r.rb"])
@@ -454,6 +485,9 @@ BEHAVIOURS: dict[str, Callable[[Slave], None]] = {
     "non_utf8_path": files_then([b"/hostile/caf\xe9/\xff\xfe.rb"]),
     "flood": flood,
     "fork_storm": ok,  # spawn() forks many of these for one S
+    "files_then_fail": files_then_fail,
+    "files_then_fail_and_hang": files_then_fail_and_hang,
+    "files_then_sigkill": files_then_sigkill,
     "never_sends_r": never_sends_r,
     "signal_after_p": signal_after_p,
     "signal_before_r": signal_before_r,
