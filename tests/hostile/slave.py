@@ -341,6 +341,16 @@ def files_then_sigkill(s: Slave) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def other_uid(s: Slave) -> None:
+    """Run as root: become `nobody` before making its socketpair (SO_PEERCRED's uid)."""
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    os.setgid(nobody.pw_gid)
+    os.setuid(nobody.pw_uid)
+    s.handshake()
+    hang()
+
+
 def never_sends_r(s: Slave) -> None:
     s.handshake()
     s.files([b"/hostile/never_sends_r.rb"])
@@ -488,6 +498,7 @@ BEHAVIOURS: dict[str, Callable[[Slave], None]] = {
     "files_then_fail": files_then_fail,
     "files_then_fail_and_hang": files_then_fail_and_hang,
     "files_then_sigkill": files_then_sigkill,
+    "other_uid": other_uid,
     "never_sends_r": never_sends_r,
     "signal_after_p": signal_after_p,
     "signal_before_r": signal_before_r,
