@@ -210,6 +210,15 @@ class Master:
         if failure is not None:
             child.record_error(failure)
             self._stop(child)
+            if self.dialect.files_on_pipe and parent.lifecycle.live:
+                # A stream may now hold the first part of S: the parent would read the next
+                # S as garbage. It has not read its socket for a whole step: stop it.
+                with self._guarded(parent):
+                    raise ChannelClosedError(
+                        f"{parent.describe()} did not read its socket for "
+                        f"{self.step_timeout:g} s; part of S may be in its stream",
+                        culprit=Role.SLAVE, requirement="SPAWN-2",
+                        state=parent.handshake.describe_state(), data=data)
             return child
         self._pending.append(child)
         self._settle(child)
