@@ -42,6 +42,7 @@ class Peer:
         self.pipe_decoder = dialect.pipe_decoder() if dialect.files_on_pipe else None
         self.pipe: int | None = None
         self.pidfd: int | None = None
+        self.gone = False  # the process had exited before its pidfd could be opened
         self.pid_message: PidIdentifier | None = None
         self.result: ActionResult | None = None
         self.files: list[bytes] = []
@@ -72,8 +73,8 @@ class Peer:
             self._read_socket()
         if self.pipe is not None and self.pipe in ready:
             self._read_pipe()
-        if self.pidfd is not None and self.pidfd in ready and not self.closed \
-                and not self.dialect.files_on_pipe:
+        exited = self.gone or (self.pidfd is not None and self.pidfd in ready)
+        if exited and not self.closed and not self.dialect.files_on_pipe:
             # spec: a datagram socket has no EOF; the process's exit closes the channel.
             while transport.wait_readable([self.sock.fileno()], 0):
                 self._read_socket()
@@ -158,6 +159,8 @@ class Peer:
         if isinstance(message, PidIdentifier):
             self.pid_message = message
             self.pidfd = transport.process_handle(message.pid)
+            # Already exited (and reaped by its parent) before we looked: its channel is over.
+            self.gone = self.pidfd is None
         elif isinstance(message, ActionResult):
             self.result = message
             self.files_at_result = len(self.files)
