@@ -35,6 +35,8 @@ MAX_FDS = 8
 RECV_BYTES = 65_536 + 1
 
 _CREDS = struct.Struct("3i")
+#: recvmsg flags for a cut datagram or dropped fds (an int: enum flag arithmetic is slow).
+_TRUNCATED = int(socket.MSG_CTRUNC | socket.MSG_TRUNC)
 
 
 @attrs.frozen
@@ -160,7 +162,7 @@ def receive(sock: socket.socket, timeout: float, nbytes: int = RECV_BYTES) -> Re
                 return None
         except ConnectionResetError:
             return Received(b"", [], eof=True)
-    truncated = bool(flags & (socket.MSG_CTRUNC | socket.MSG_TRUNC))
+    truncated = bool(flags & _TRUNCATED)
     eof = not data and not fds and sock.type == socket.SOCK_STREAM
     return Received(data, list(fds), eof=eof, truncated=truncated)
 
