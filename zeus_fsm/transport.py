@@ -11,6 +11,7 @@ caller explicitly (`Received.keep`) or closed.
 
 from __future__ import annotations
 
+import array
 import errno
 import fcntl
 import os
@@ -155,7 +156,7 @@ def receive(sock: socket.socket, timeout: float, nbytes: int = RECV_BYTES) -> Re
         if not wait_readable([sock.fileno()], clock.remaining()):
             return None
         try:
-            data, fds, flags, _ = socket.recv_fds(sock, nbytes, MAX_FDS, socket.MSG_DONTWAIT)
+            data, fds, flags = _recvmsg_with_fds(sock, nbytes)
             break
         except BlockingIOError:
             if clock.expired:
@@ -165,6 +166,25 @@ def receive(sock: socket.socket, timeout: float, nbytes: int = RECV_BYTES) -> Re
     truncated = bool(flags & _TRUNCATED)
     eof = not data and not fds and sock.type == socket.SOCK_STREAM
     return Received(data, list(fds), eof=eof, truncated=truncated)
+
+
+_FD_BYTES = array.array("i").itemsize
+
+
+def _recvmsg_with_fds(sock: socket.socket, nbytes: int) -> tuple[bytes, list[int], int]:
+    """recvmsg that never blocks, with SCM_RIGHTS fds (close-on-exec) unpacked.
+
+    Not socket.recv_fds: before Python 3.12 it ignores its flags, so it could
+    block on a wake-up with nothing to read.
+    """
+    data, ancillary, flags, _ = sock.recvmsg(
+        nbytes, socket.CMSG_SPACE(MAX_FDS * _FD_BYTES),
+        socket.MSG_DONTWAIT | socket.MSG_CMSG_CLOEXEC)
+    fds = array.array("i")
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[: len(payload) - len(payload) % _FD_BYTES])
+    return data, list(fds), flags
 
 
 def read_pipe(fd: int, nbytes: int = 65_536) -> bytes | None:
