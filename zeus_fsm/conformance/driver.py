@@ -588,9 +588,10 @@ class Judge:
     def close(self) -> None:
         """Kill the slave's process group (and any slave that left it), close every fd."""
         # By pidfd first: a slave that left the process group (setsid) dies all the same.
-        for handle in [s.exit_fd for s in self.sessions] + self._strays:
-            if handle is not None:
-                transport.signal_process(handle, signal.SIGKILL)
+        handles = [h for h in [s.exit_fd for s in self.sessions] + self._strays
+                   if h is not None]
+        for handle in handles:
+            transport.signal_process(handle, signal.SIGKILL)
         for launched in self._launched:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(launched.process.pid, signal.SIGKILL)
@@ -598,6 +599,12 @@ class Judge:
             with contextlib.suppress(subprocess.TimeoutExpired):  # SIGKILL cannot be ignored
                 launched.process.wait(REAP_SECONDS)
             _wait_group_gone(launched.process.pid, REAP_SECONDS)
+        # A slave outside the group is not covered by the waits above: its pidfd turns
+        # readable once it has died (bounded, like every wait here).
+        clock = transport.Clock(REAP_SECONDS)
+        dying = set(handles)
+        while dying and not clock.expired:
+            dying -= set(transport.wait_readable(dying, clock.remaining()))
         for session in self.sessions:
             for fd in (session.pipe_fd, session.exit_fd):
                 transport.close_quietly(fd)
