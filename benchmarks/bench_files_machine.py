@@ -17,11 +17,11 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 
-from zeus_fsm.dialects import SPEC_DIALECT, ZEUS_DIALECT, Dialect
-from zeus_fsm.errors import Role
-from zeus_fsm.events import FdKind, PipePassed, SocketPassed
-from zeus_fsm.machine import Expectation, Handshake
-from zeus_fsm.messages import ActionResult, LoadedFiles, PidIdentifier
+from zeus_fsm.protocol.dialects import SPEC_DIALECT, ZEUS_DIALECT, Dialect
+from zeus_fsm.protocol.errors import Role
+from zeus_fsm.protocol.events import FdKind, PipePassed, SocketPassed
+from zeus_fsm.protocol.machine import Expectation, Handshake
+from zeus_fsm.protocol.messages import ActionResult, LoadedFiles, PidIdentifier
 
 TARGET = 1.5
 #: What one read of a pipe returns at most (the default pipe capacity on Linux).

@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 
-from zeus_fsm.master import Master
+from zeus_fsm.master.loop import Master
 
 DIALECTS = ("spec", "zeus")
 LEAD = 0.3  # seconds between starting the slave and its first path: boot fits in it

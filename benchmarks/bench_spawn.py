@@ -27,8 +27,8 @@ import time
 from collections.abc import Callable
 from itertools import pairwise
 
-from zeus_fsm.master import Master
-from zeus_fsm.observe import (
+from zeus_fsm.master.loop import Master
+from zeus_fsm.master.observe import (
     Channel,
     Direction,
     HandshakeFed,

@@ -7,7 +7,7 @@ import os
 import pytest
 from hypothesis import settings
 
-from zeus_fsm.dialects import DIALECT_NAMES, Dialect, get_dialect
+from zeus_fsm.protocol.dialects import DIALECT_NAMES, Dialect, get_dialect
 
 # Property tests stay fast by default; `HYPOTHESIS_PROFILE=thorough` runs many more examples.
 # No deadline: a loaded 2-core CI machine must not turn slowness into a failure.

@@ -3,7 +3,7 @@
 It starts `python -m zeus_fsm.slave` with a real master socket, and drives one
 machine.Handshake per registered slave with what it receives, exactly as a
 master would: a slave that breaks a rule makes the harness raise. It is not
-zeus_fsm.master (that is the product); it is the smallest thing that can judge
+zeus_fsm.master.loop (that is the product); it is the smallest thing that can judge
 the slave in its tests.
 """
 
@@ -19,12 +19,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from zeus_fsm import transport
-from zeus_fsm.dialects import Dialect, get_dialect
-from zeus_fsm.errors import Role
-from zeus_fsm.events import ChannelClosed, PipeClosed, PipePassed, SocketPassed
-from zeus_fsm.machine import Expectation, Handshake
-from zeus_fsm.messages import ActionResult, LoadedFiles, Message, PidIdentifier, SpawnSlave
+from zeus_fsm.protocol.dialects import Dialect, get_dialect
+from zeus_fsm.protocol.errors import Role
+from zeus_fsm.protocol.events import ChannelClosed, PipeClosed, PipePassed, SocketPassed
+from zeus_fsm.protocol.machine import Expectation, Handshake
+from zeus_fsm.protocol.messages import ActionResult, LoadedFiles, Message, PidIdentifier, SpawnSlave
+from zeus_fsm.transport import fds as transport
 
 #: Every wait in these tests is bounded by this (seconds).
 TIMEOUT = 10.0

@@ -33,8 +33,8 @@ from zeus_fsm.conformance.runner import (
     run,
     run_case,
 )
-from zeus_fsm.dialects import get_dialect
-from zeus_fsm.requirements import BY_ID
+from zeus_fsm.protocol.dialects import get_dialect
+from zeus_fsm.protocol.requirements import BY_ID
 
 ROOT = Path(__file__).resolve().parent.parent
 BROKEN = ROOT / "tests" / "broken_slaves"

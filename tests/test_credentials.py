@@ -9,8 +9,8 @@ import pytest
 from fake_slaves.harness import no_leaks
 from test_hostile import GRACE, STEP, hostile_command
 
-from zeus_fsm.errors import CredentialsMismatch, Role
-from zeus_fsm.master import Master
+from zeus_fsm.master.loop import Master
+from zeus_fsm.protocol.errors import CredentialsMismatch, Role
 
 DIALECTS = ("spec", "zeus")
 

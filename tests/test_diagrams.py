@@ -12,9 +12,15 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zeus_fsm import diagrams_build, lifecycle, machine
 from zeus_fsm.cli import main
-from zeus_fsm.diagrams import (
+from zeus_fsm.protocol import lifecycle, machine
+from zeus_fsm.protocol.dialects import DIALECT_NAMES, get_dialect
+from zeus_fsm.protocol.escapes import parse_escaped
+from zeus_fsm.protocol.messages import ActionResult, PidIdentifier, SpawnSlave
+from zeus_fsm.protocol.tables import TransitionSpec
+from zeus_fsm.views import build as diagrams_build
+from zeus_fsm.views.sequence import canonical, escape_bytes
+from zeus_fsm.views.state import (
     Highlight,
     destination,
     every_state,
@@ -22,11 +28,6 @@ from zeus_fsm.diagrams import (
     to_mermaid,
     transition_label,
 )
-from zeus_fsm.diagrams_sequence import canonical, escape_bytes
-from zeus_fsm.dialects import DIALECT_NAMES, get_dialect
-from zeus_fsm.messages import ActionResult, PidIdentifier, SpawnSlave
-from zeus_fsm.tables import TransitionSpec
-from zeus_fsm.wire_escapes import parse_escaped
 
 REPO = Path(__file__).resolve().parent.parent
 COMMITTED = REPO / "diagrams"

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zeus_fsm.dialects import (
+from zeus_fsm.protocol.dialects import (
     MAX_MESSAGE,
     MAX_PATH_LINE,
     SPEC_DIALECT,
@@ -14,8 +14,8 @@ from zeus_fsm.dialects import (
     Dialect,
     get_dialect,
 )
-from zeus_fsm.errors import FrameTooLarge, MalformedMessage, ProtocolError, Role
-from zeus_fsm.messages import (
+from zeus_fsm.protocol.errors import FrameTooLarge, MalformedMessage, ProtocolError, Role
+from zeus_fsm.protocol.messages import (
     PID_MAX,
     ActionResult,
     LoadedFiles,
@@ -24,7 +24,7 @@ from zeus_fsm.messages import (
     SpawnCommand,
     SpawnSlave,
 )
-from zeus_fsm.requirements import BY_ID
+from zeus_fsm.protocol.requirements import BY_ID
 
 # ---- strategies ----------------------------------------------------------------------
 

@@ -16,10 +16,8 @@ import pytest
 from fake_slaves.harness import no_leaks
 
 from zeus_fsm.examples import demo
-from zeus_fsm.master import Master
-from zeus_fsm.master_session import SlaveSession
-from zeus_fsm.messages import LoadedFiles
-from zeus_fsm.observe import (
+from zeus_fsm.master.loop import Master
+from zeus_fsm.master.observe import (
     Channel,
     Direction,
     HandshakeFed,
@@ -29,6 +27,8 @@ from zeus_fsm.observe import (
     ProcessEvent,
     WireEvent,
 )
+from zeus_fsm.master.session import SlaveSession
+from zeus_fsm.protocol.messages import LoadedFiles
 
 PLAN = "zeus_fsm.examples.demo:DemoPlan"
 #: Files of the demo package: the ones the plan itself loads (the stdlib may add more).

@@ -18,9 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from zeus_fsm.dialects import DIALECT_NAMES, MAX_MESSAGE, get_dialect
-from zeus_fsm.errors import ProtocolError, Role
-from zeus_fsm.events import (
+from zeus_fsm.master.session import STEP_PHASES, SlaveSession
+from zeus_fsm.protocol.dialects import DIALECT_NAMES, MAX_MESSAGE, get_dialect
+from zeus_fsm.protocol.errors import ProtocolError, Role
+from zeus_fsm.protocol.events import (
     ChannelClosed,
     Deadline,
     Event,
@@ -29,9 +30,8 @@ from zeus_fsm.events import (
     PipePassed,
     SocketPassed,
 )
-from zeus_fsm.machine import Expectation, Handshake
-from zeus_fsm.master_session import STEP_PHASES, SlaveSession
-from zeus_fsm.messages import ActionResult, LoadedFiles, PidIdentifier, SpawnSlave
+from zeus_fsm.protocol.machine import Expectation, Handshake
+from zeus_fsm.protocol.messages import ActionResult, LoadedFiles, PidIdentifier, SpawnSlave
 
 LONG_EXAMPLES = int(os.environ.get("ZEUS_FSM_FUZZ_EXAMPLES", "0"))
 PID, PARENT, UID = 4242, 4000, os.getuid()

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from fake_slaves.harness import no_leaks, open_fds, processes_in_session, wait_no_processes
 
-from zeus_fsm.errors import (
+from zeus_fsm.master.loop import Master, SlaveSession
+from zeus_fsm.protocol.errors import (
     BadDescriptor,
     ChannelClosed,
     CredentialsMismatch,
@@ -27,7 +28,6 @@ from zeus_fsm.errors import (
     StepTimeout,
     UnexpectedEvent,
 )
-from zeus_fsm.master import Master, SlaveSession
 
 HOSTILE = Path(__file__).parent / "hostile" / "slave.py"
 STEP = 0.3  # step timeout: short, far above a real step on an idle machine

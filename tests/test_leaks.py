@@ -18,7 +18,7 @@ import pytest
 from fake_slaves.harness import my_children, open_fds, wait_no_processes
 from test_hostile import GRACE, STEP, hostile_command
 
-from zeus_fsm.master import Master
+from zeus_fsm.master.loop import Master
 
 LONG_CYCLES = int(os.environ.get("ZEUS_FSM_LEAK_CYCLES", "0"))
 PAGE = os.sysconf("SC_PAGE_SIZE")

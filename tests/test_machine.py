@@ -7,8 +7,8 @@ from collections import deque
 
 import pytest
 
-from zeus_fsm.dialects import DIALECT_NAMES, Dialect, get_dialect
-from zeus_fsm.errors import (
+from zeus_fsm.protocol.dialects import DIALECT_NAMES, Dialect, get_dialect
+from zeus_fsm.protocol.errors import (
     BadDescriptor,
     CredentialsMismatch,
     ProtocolError,
@@ -16,8 +16,8 @@ from zeus_fsm.errors import (
     StepTimeout,
     UnexpectedEvent,
 )
-from zeus_fsm.errors import ChannelClosed as ChannelClosedError
-from zeus_fsm.events import (
+from zeus_fsm.protocol.errors import ChannelClosed as ChannelClosedError
+from zeus_fsm.protocol.events import (
     ChannelClosed,
     Deadline,
     Event,
@@ -26,7 +26,7 @@ from zeus_fsm.events import (
     PipePassed,
     SocketPassed,
 )
-from zeus_fsm.machine import (
+from zeus_fsm.protocol.machine import (
     STATES,
     TRIGGERS,
     Expectation,
@@ -35,14 +35,14 @@ from zeus_fsm.machine import (
     states_for,
     transitions_for,
 )
-from zeus_fsm.messages import (
+from zeus_fsm.protocol.messages import (
     ActionResult,
     LoadedFiles,
     PidIdentifier,
     SpawnCommand,
     SpawnSlave,
 )
-from zeus_fsm.tables import RejectionSpec, TransitionSpec
+from zeus_fsm.protocol.tables import RejectionSpec, TransitionSpec
 
 PID, UID = 4605, 1000
 TRIGGER_NAMES = [t.name for t in TRIGGERS]

@@ -13,9 +13,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
-from zeus_fsm.dialects import Dialect, get_dialect
-from zeus_fsm.errors import ProtocolError
-from zeus_fsm.events import (
+from zeus_fsm.protocol.dialects import Dialect, get_dialect
+from zeus_fsm.protocol.errors import ProtocolError
+from zeus_fsm.protocol.events import (
     ChannelClosed,
     Deadline,
     Event,
@@ -24,8 +24,8 @@ from zeus_fsm.events import (
     PipePassed,
     SocketPassed,
 )
-from zeus_fsm.machine import Expectation, Handshake
-from zeus_fsm.messages import (
+from zeus_fsm.protocol.machine import Expectation, Handshake
+from zeus_fsm.protocol.messages import (
     ActionResult,
     LoadedFiles,
     PidIdentifier,

@@ -13,27 +13,8 @@ import time
 import pytest
 from fake_slaves.harness import fake_command, no_leaks
 
-from zeus_fsm.errors import (
-    BadDescriptor,
-    ChannelClosed,
-    CredentialsMismatch,
-    FrameTooLarge,
-    MalformedMessage,
-    ProtocolError,
-    Role,
-    StepTimeout,
-    UnexpectedEvent,
-)
-from zeus_fsm.events import FdKind
-from zeus_fsm.lifecycle import (
-    LIFECYCLE_REJECTIONS,
-    LIFECYCLE_STATES,
-    LIFECYCLE_TRANSITIONS,
-    LIFECYCLE_TRIGGERS,
-    Lifecycle,
-)
-from zeus_fsm.master import Master
-from zeus_fsm.observe import (
+from zeus_fsm.master.loop import Master
+from zeus_fsm.master.observe import (
     Channel,
     Direction,
     HandshakeFed,
@@ -44,7 +25,26 @@ from zeus_fsm.observe import (
     ProcessEvent,
     WireEvent,
 )
-from zeus_fsm.requirements import BY_ID
+from zeus_fsm.protocol.errors import (
+    BadDescriptor,
+    ChannelClosed,
+    CredentialsMismatch,
+    FrameTooLarge,
+    MalformedMessage,
+    ProtocolError,
+    Role,
+    StepTimeout,
+    UnexpectedEvent,
+)
+from zeus_fsm.protocol.events import FdKind
+from zeus_fsm.protocol.lifecycle import (
+    LIFECYCLE_REJECTIONS,
+    LIFECYCLE_STATES,
+    LIFECYCLE_TRANSITIONS,
+    LIFECYCLE_TRIGGERS,
+    Lifecycle,
+)
+from zeus_fsm.protocol.requirements import BY_ID
 
 DIALECTS = ("spec", "zeus")
 STEP = 0.4  # step timeout for the tests' silent slaves: short, but far above a real step

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zeus_fsm.messages import (
+from zeus_fsm.protocol.messages import (
     PID_MAX,
     ActionResult,
     FieldError,

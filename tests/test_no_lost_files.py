@@ -13,8 +13,8 @@ import pytest
 from fake_slaves.harness import no_leaks
 from test_hostile import DIALECTS, GRACE, hostile_command
 
-from zeus_fsm.errors import ChannelClosed
-from zeus_fsm.master import Master
+from zeus_fsm.master.loop import Master
+from zeus_fsm.protocol.errors import ChannelClosed
 
 COUNT = 10_000
 PATHS = [b"/hostile/lost/%05d.rb" % n for n in range(COUNT)]

@@ -23,10 +23,10 @@ from pathlib import Path
 import pytest
 from slave_harness import TIMEOUT, Harness, alive, wait_gone
 
-from zeus_fsm import transport
-from zeus_fsm.dialects import DIALECT_NAMES
 from zeus_fsm.examples.demo import EXPECTED_FILES, FAIL_MESSAGE
-from zeus_fsm.messages import SpawnCommand, SpawnSlave
+from zeus_fsm.protocol.dialects import DIALECT_NAMES
+from zeus_fsm.protocol.messages import SpawnCommand, SpawnSlave
+from zeus_fsm.transport import fds as transport
 
 
 @pytest.fixture(params=DIALECT_NAMES)
@@ -327,14 +327,15 @@ def test_slave_start_up_imports_no_cli_diagram_or_test_machinery() -> None:
                          env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False)
     modules = [line.split("|")[-1].strip() for line in run.stderr.splitlines()
                if line.startswith("import time:") and "|" in line]
-    assert "zeus_fsm.machine" in modules and "zeus_fsm.tracking" in modules, run.stderr
+    assert "zeus_fsm.protocol.machine" in modules, run.stderr
+    assert "zeus_fsm.slave.tracking" in modules, run.stderr
     heavy = [name for name in modules if HEAVY.match(name)]
     assert heavy == [], f"the slave's start-up imports {heavy}"
 
 
 _SHORT_LIVED_MASTER = """
 import os, subprocess, sys
-from zeus_fsm import transport
+from zeus_fsm.transport import fds as transport
 ours, theirs = transport.master_socketpair()
 slave = subprocess.Popen([sys.executable, "-m", "zeus_fsm.slave", "--dialect", "spec"],
                          pass_fds=(theirs.fileno(),),

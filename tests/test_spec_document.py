@@ -13,11 +13,11 @@ import pytest
 from click.testing import CliRunner
 
 from zeus_fsm.cli import main
-from zeus_fsm.dialects import MAX_MESSAGE, MAX_PATH_LINE
-from zeus_fsm.export import render
-from zeus_fsm.machine import REJECTIONS, TRANSITIONS
-from zeus_fsm.requirements import REQUIREMENTS, SECTIONS, Requirement
-from zeus_fsm.tables import TransitionSpec
+from zeus_fsm.protocol.dialects import MAX_MESSAGE, MAX_PATH_LINE
+from zeus_fsm.protocol.machine import REJECTIONS, TRANSITIONS
+from zeus_fsm.protocol.requirements import REQUIREMENTS, SECTIONS, Requirement
+from zeus_fsm.protocol.tables import TransitionSpec
+from zeus_fsm.views.export import render
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = (REPO / "spec" / "handshake.md").read_text(encoding="utf-8")

@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from zeus_fsm.zeus_config import ConfigError, load, parse
+from zeus_fsm.start.config import ConfigError, load, parse
 
 PLAN = textwrap.dedent('''
     import os
@@ -396,9 +396,9 @@ def test_a_command_that_cannot_run_exits_1_and_says_why(tmp_path: Path) -> None:
 def test_views_show_a_crash_and_the_child_it_blocks() -> None:
     import io
 
-    from zeus_fsm.status_view import JsonStatus, PlainLines
-    from zeus_fsm.tree import Tree
-    from zeus_fsm.zeus_config import NodeSpec
+    from zeus_fsm.start.config import NodeSpec
+    from zeus_fsm.start.tree import Tree
+    from zeus_fsm.start.view import JsonStatus, PlainLines
 
     tree = Tree(NodeSpec("boot", (NodeSpec("alpha", (NodeSpec("gamma"),)),)))
     json_out, plain_out = io.StringIO(), io.StringIO()
@@ -436,7 +436,7 @@ def test_views_show_a_crash_and_the_child_it_blocks() -> None:
 
 
 def test_watcher_reports_only_watched_files_merged_until_taken(tmp_path: Path) -> None:
-    from zeus_fsm.watch import FileWatcher
+    from zeus_fsm.start.watch import FileWatcher
 
     news = threading.Event()
     watched, other = tmp_path / "watched.txt", tmp_path / "other.txt"

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from zeus_fsm.cli import main
-from zeus_fsm.diagrams_build import find_dot
-from zeus_fsm.requirements import requirement
+from zeus_fsm.protocol.requirements import requirement
+from zeus_fsm.views.build import find_dot
 
 REPO = Path(__file__).resolve().parent.parent
 MINIMAL_SLAVES = REPO / "tests" / "broken_slaves"

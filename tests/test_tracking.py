@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from zeus_fsm.tracking import FileTracker, module_file, resolve, traceback_files
+from zeus_fsm.slave.tracking import FileTracker, module_file, resolve, traceback_files
 
 
 class Sink:

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from zeus_fsm import transport
-from zeus_fsm.events import FdKind
+from zeus_fsm.protocol.events import FdKind
+from zeus_fsm.transport import fds as transport
 
 
 def test_the_raw_read_never_blocks_even_on_a_blocking_socket() -> None:

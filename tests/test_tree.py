@@ -6,9 +6,9 @@ from collections.abc import Iterable
 
 import pytest
 
-from zeus_fsm.errors import ProtocolError
-from zeus_fsm.tree import SEEN_MARGIN_NS, Tree
-from zeus_fsm.zeus_config import NodeSpec
+from zeus_fsm.protocol.errors import ProtocolError
+from zeus_fsm.start.config import NodeSpec
+from zeus_fsm.start.tree import SEEN_MARGIN_NS, Tree
 
 #   boot
 #   ├── alpha

@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from zeus_fsm.cli import main
-from zeus_fsm.dialects import get_dialect
-from zeus_fsm.errors import ProtocolError, Role
-from zeus_fsm.messages import Message, to_json
-from zeus_fsm.wire_escapes import parse_escaped
+from zeus_fsm.protocol.dialects import get_dialect
+from zeus_fsm.protocol.errors import ProtocolError, Role
+from zeus_fsm.protocol.escapes import parse_escaped
+from zeus_fsm.protocol.messages import Message, to_json
 
 VECTORS = Path(__file__).resolve().parents[1] / "spec" / "vectors"
 FILES = ("spec", "zeus")

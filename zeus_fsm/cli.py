@@ -37,10 +37,10 @@ def decode(dialect: str, pipe: bool, chunks: tuple[str, ...]) -> None:
     each chunk is one datagram; in zeus the chunks are consecutive reads of one
     stream (or, with --pipe, of the loaded-files pipe).
     """
-    from zeus_fsm.dialects import get_dialect
-    from zeus_fsm.errors import ProtocolError, Role
-    from zeus_fsm.messages import Message, to_json
-    from zeus_fsm.wire_escapes import parse_escaped
+    from zeus_fsm.protocol.dialects import get_dialect
+    from zeus_fsm.protocol.errors import ProtocolError, Role
+    from zeus_fsm.protocol.escapes import parse_escaped
+    from zeus_fsm.protocol.messages import Message, to_json
 
     wire = get_dialect(dialect)
     if pipe and not wire.files_on_pipe:
@@ -86,7 +86,7 @@ def spec() -> None:
               help="Exit 1 if the file differs from a fresh export (write nothing).")
 def spec_export(out: Path, check: bool) -> None:
     """Export the machine's tables and the requirements as JSON."""
-    from zeus_fsm.export import render
+    from zeus_fsm.views.export import render
 
     fresh = render()
     if check:
@@ -101,11 +101,11 @@ def spec_export(out: Path, check: bool) -> None:
     click.echo(f"wrote {out}")
 
 
-from zeus_fsm.diagrams_command import diagrams_command  # noqa: E402
+from zeus_fsm.views.command import diagrams_command  # noqa: E402
 
 main.add_command(diagrams_command)
 
-from zeus_fsm.trace_command import trace_command  # noqa: E402
+from zeus_fsm.trace.command import trace_command  # noqa: E402
 
 main.add_command(trace_command)
 
@@ -113,7 +113,7 @@ from zeus_fsm.conformance.command import check  # noqa: E402
 
 main.add_command(check)
 
-from zeus_fsm.start_command import start_command  # noqa: E402
+from zeus_fsm.start.command import start_command  # noqa: E402
 
 main.add_command(start_command)
 

@@ -19,8 +19,8 @@ from collections.abc import Callable
 import attrs
 
 from zeus_fsm.conformance.driver import Judge, Session, Violation
-from zeus_fsm.errors import StepTimeout, show_bytes
-from zeus_fsm.requirements import BOTH, SECTIONS, SPEC, ZEUS, Requirement, requirement
+from zeus_fsm.protocol.errors import StepTimeout, show_bytes
+from zeus_fsm.protocol.requirements import BOTH, SECTIONS, SPEC, ZEUS, Requirement, requirement
 
 #: The identifier the checker uses for "an action the plan does not have".
 UNKNOWN_IDENTIFIER = "zeus_fsm_check_no_such_action"

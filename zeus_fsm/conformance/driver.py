@@ -1,6 +1,6 @@
 """The judge: a small master that drives one slave command for one conformance case.
 
-It is not zeus_fsm.master: a checker needs to observe what a production master
+It is not zeus_fsm.master.loop: a checker needs to observe what a production master
 would hide (which step a slave is in, which files came after its result, a
 registration nobody asked for) and to do things a master never does (send two
 S in one write, start a slave with a broken environment).
@@ -30,10 +30,9 @@ from typing import IO, cast
 
 import attrs
 
-from zeus_fsm import transport
-from zeus_fsm.dialects import ChannelDecoder, Dialect, PathLineDecoder
-from zeus_fsm.errors import SHOWN_BYTES, ProtocolError, Role, show_bytes
-from zeus_fsm.events import (
+from zeus_fsm.protocol.dialects import ChannelDecoder, Dialect, PathLineDecoder
+from zeus_fsm.protocol.errors import SHOWN_BYTES, ProtocolError, Role, show_bytes
+from zeus_fsm.protocol.events import (
     ChannelClosed,
     Deadline,
     FdKind,
@@ -41,8 +40,8 @@ from zeus_fsm.events import (
     PipePassed,
     SocketPassed,
 )
-from zeus_fsm.machine import Expectation, Handshake
-from zeus_fsm.messages import (
+from zeus_fsm.protocol.machine import Expectation, Handshake
+from zeus_fsm.protocol.messages import (
     ActionResult,
     LoadedFiles,
     Message,
@@ -50,6 +49,7 @@ from zeus_fsm.messages import (
     SpawnCommand,
     SpawnSlave,
 )
+from zeus_fsm.transport import fds as transport
 
 #: How long the judge listens for more events before it calls a slave settled.
 QUIET_SECONDS = 0.1

@@ -23,7 +23,7 @@ from zeus_fsm.conformance.runner import (
     RunConfig,
     Summary,
 )
-from zeus_fsm.requirements import SECTIONS
+from zeus_fsm.protocol.requirements import SECTIONS
 
 MARKS = {PASSED: "PASS", FAILED: "FAIL", WARNING: "WARN", SKIPPED: "SKIP"}
 COLOURS = {PASSED: "green", FAILED: "red", WARNING: "yellow", SKIPPED: "cyan"}

@@ -18,9 +18,9 @@ import attrs
 
 from zeus_fsm.conformance.cases import Case, CaseContext, PlanIds, Skipped
 from zeus_fsm.conformance.driver import Judge, SlaveStartError, Violation
-from zeus_fsm.dialects import get_dialect
-from zeus_fsm.errors import ProtocolError, Role
-from zeus_fsm.requirements import BY_ID
+from zeus_fsm.protocol.dialects import get_dialect
+from zeus_fsm.protocol.errors import ProtocolError, Role
+from zeus_fsm.protocol.requirements import BY_ID
 
 PASSED, FAILED, WARNING, SKIPPED = "passed", "failed", "warning", "skipped"
 

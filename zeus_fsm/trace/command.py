@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from zeus_fsm.observe import ObservedEvent
+    from zeus_fsm.master.observe import ObservedEvent
 
 
 @click.command("trace")
@@ -35,9 +35,9 @@ def trace_command(dialect: str, mermaid_out: Path | None, svg_out: Path | None,
     caused, the requirement they satisfy and the elapsed time. A violation stops
     the narration with its diagnostic and exits 1.
     """
-    from zeus_fsm.dialects import get_dialect
     from zeus_fsm.examples.demo import EXPECTED_FILES
-    from zeus_fsm.trace import DEMO_CHILDREN, reference_slave, run_trace
+    from zeus_fsm.protocol.dialects import get_dialect
+    from zeus_fsm.trace.narrator import DEMO_CHILDREN, reference_slave, run_trace
 
     wire = get_dialect(dialect)
     argv = list(command) or reference_slave(dialect)
@@ -57,8 +57,8 @@ def trace_command(dialect: str, mermaid_out: Path | None, svg_out: Path | None,
 
 def _write_views(events: Sequence[ObservedEvent], dialect: str, mermaid_out: Path | None,
                  svg_out: Path | None) -> None:
-    from zeus_fsm.diagrams_build import DotFailed, find_dot, render_svg
-    from zeus_fsm.trace_views import highlighted_dot, sequence_of
+    from zeus_fsm.trace.views import highlighted_dot, sequence_of
+    from zeus_fsm.views.build import DotFailed, find_dot, render_svg
 
     if mermaid_out is not None:
         mermaid_out.write_text(sequence_of(events, dialect), encoding="utf-8")

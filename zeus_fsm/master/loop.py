@@ -35,14 +35,7 @@ from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from zeus_fsm.dialects import Dialect, get_dialect
-from zeus_fsm.errors import ChannelClosed as ChannelClosedError
-from zeus_fsm.errors import CredentialsMismatch, ProtocolError, Role, UnexpectedEvent
-from zeus_fsm.events import FdKind
-from zeus_fsm.machine import Expectation
-from zeus_fsm.master_session import SlaveSession
-from zeus_fsm.messages import ActionResult, SpawnSlave
-from zeus_fsm.observe import (
+from zeus_fsm.master.observe import (
     Channel,
     Direction,
     ErrorRecorded,
@@ -52,7 +45,14 @@ from zeus_fsm.observe import (
     ProcessEvent,
     WireEvent,
 )
-from zeus_fsm.transport import (
+from zeus_fsm.master.session import SlaveSession
+from zeus_fsm.protocol.dialects import Dialect, get_dialect
+from zeus_fsm.protocol.errors import ChannelClosed as ChannelClosedError
+from zeus_fsm.protocol.errors import CredentialsMismatch, ProtocolError, Role, UnexpectedEvent
+from zeus_fsm.protocol.events import FdKind
+from zeus_fsm.protocol.machine import Expectation
+from zeus_fsm.protocol.messages import ActionResult, SpawnSlave
+from zeus_fsm.transport.fds import (
     MASTER_FD_ENV,
     Clock,
     adopt_socket,

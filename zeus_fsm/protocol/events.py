@@ -10,7 +10,7 @@ import enum
 
 import attrs
 
-from zeus_fsm.messages import Message
+from zeus_fsm.protocol.messages import Message
 
 
 class FdKind(enum.Enum):

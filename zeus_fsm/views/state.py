@@ -22,8 +22,8 @@ from typing import Final
 
 import attrs
 
-from zeus_fsm import machine
-from zeus_fsm.tables import RejectionSpec, StateSpec, TransitionSpec
+from zeus_fsm.protocol import machine
+from zeus_fsm.protocol.tables import RejectionSpec, StateSpec, TransitionSpec
 
 BROKEN: Final = "broken"
 #: How a "*" rejection row (every trigger without a row) reads in a label.
@@ -185,7 +185,8 @@ def to_dot(dialect: str, highlight: Highlight | None = None) -> str:
         f'  graph [rankdir=TB, compound=true, newrank=true, fontname="{_FONT}", fontsize=14,'
         ' nodesep=0.5, ranksep=0.45, labelloc=t, pad=0.25,'
         f' label=<<b>Slave handshake: {dialect} dialect</b><br/><font point-size="10">'
-        'generated from zeus_fsm/machine.py. Edge: trigger and the requirement it satisfies.'
+        'generated from zeus_fsm/protocol/machine.py. '
+        'Edge: trigger and the requirement it satisfies.'
         '<br/>Dashed: events rejected there, and the requirement they break.'
         f'{"<br/>" + html_text(mark.caption) if mark.caption else ""}</font>>];',
         f'  node [shape=box, style="rounded,filled", fillcolor="#ffffff", color="#333333",'
@@ -374,7 +375,8 @@ def to_mermaid(dialect: str) -> str:
     shape = Shape.of(dialect)
     out = [
         "---",
-        f'title: "Slave handshake, {dialect} dialect (generated from zeus_fsm/machine.py)"',
+        f'title: "Slave handshake, {dialect} dialect'
+        ' (generated from zeus_fsm/protocol/machine.py)"',
         "---",
         "stateDiagram-v2",
         f"    [*] --> {shape.initial}",

@@ -23,12 +23,8 @@ from typing import Final
 
 import attrs
 
-from zeus_fsm import machine
-from zeus_fsm.diagrams_sequence import escape_bytes
-from zeus_fsm.dialects import Dialect
-from zeus_fsm.errors import MalformedMessage, ProtocolError
-from zeus_fsm.master import Master
-from zeus_fsm.observe import (
+from zeus_fsm.master.loop import Master
+from zeus_fsm.master.observe import (
     Channel,
     Direction,
     ErrorRecorded,
@@ -40,9 +36,13 @@ from zeus_fsm.observe import (
     SessionRef,
     WireEvent,
 )
-from zeus_fsm.requirements import SECTIONS, requirement
-from zeus_fsm.slave import DIALECT_ENV
-from zeus_fsm.trace_views import reads_consumed, rows_fired
+from zeus_fsm.protocol import machine
+from zeus_fsm.protocol.dialects import Dialect
+from zeus_fsm.protocol.errors import MalformedMessage, ProtocolError
+from zeus_fsm.protocol.requirements import SECTIONS, requirement
+from zeus_fsm.slave.reference import DIALECT_ENV
+from zeus_fsm.trace.views import reads_consumed, rows_fired
+from zeus_fsm.views.sequence import escape_bytes
 
 #: The reference slave's demo children (zeus_fsm/examples/demo.py).
 DEMO_CHILDREN: Final = ("child_ok", "child_fail", "child_lazy")

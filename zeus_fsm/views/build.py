@@ -17,8 +17,10 @@ from typing import Final
 
 import attrs
 
-from zeus_fsm import diagrams, diagrams_lifecycle, diagrams_sequence
-from zeus_fsm.dialects import DIALECT_NAMES
+from zeus_fsm.protocol.dialects import DIALECT_NAMES
+from zeus_fsm.views import lifecycle as diagrams_lifecycle
+from zeus_fsm.views import sequence as diagrams_sequence
+from zeus_fsm.views import state as diagrams
 
 DEFAULT_OUT: Final = Path("diagrams")
 #: Bounded wait for one `dot` run (a few hundred ms in practice).

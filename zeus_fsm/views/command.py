@@ -15,7 +15,7 @@ import click
               help="Write nothing; exit 1 naming each file that is missing or stale.")
 def diagrams_command(out: Path, check: bool) -> None:
     """Generate the state and sequence diagrams (SVG and Mermaid) from the machine's tables."""
-    from zeus_fsm.diagrams_build import DotFailed, find_dot, generate, stale_files, write
+    from zeus_fsm.views.build import DotFailed, find_dot, generate, stale_files, write
 
     dot = find_dot()
     if dot is None:

@@ -23,7 +23,7 @@ import time
 from contextlib import suppress
 from typing import IO, Any, Protocol
 
-from zeus_fsm.tree import Node, Tree
+from zeus_fsm.start.tree import Node, Tree
 
 Row = dict[str, Any]
 

@@ -30,10 +30,10 @@ def start_command(config: Path | None, dialect: str, json_status: bool, debounce
     import signal
     from types import FrameType
 
-    from zeus_fsm.status_view import JsonStatus, LiveTable, PlainLines, StatusView
-    from zeus_fsm.supervisor import Supervisor
-    from zeus_fsm.transport import become_subreaper
-    from zeus_fsm.zeus_config import ConfigError, load
+    from zeus_fsm.start.config import ConfigError, load
+    from zeus_fsm.start.supervisor import Supervisor
+    from zeus_fsm.start.view import JsonStatus, LiveTable, PlainLines, StatusView
+    from zeus_fsm.transport.fds import become_subreaper
 
     path = config or DEFAULT_CONFIG
     try:

@@ -22,8 +22,8 @@ from typing import Final
 
 from transitions import Machine
 
-from zeus_fsm.errors import Role, UnexpectedEvent
-from zeus_fsm.tables import RejectionSpec, StateSpec, TransitionSpec, TriggerSpec
+from zeus_fsm.protocol.errors import Role, UnexpectedEvent
+from zeus_fsm.protocol.tables import RejectionSpec, StateSpec, TransitionSpec, TriggerSpec
 
 LIFECYCLE_TRIGGERS: Final[tuple[TriggerSpec, ...]] = (
     TriggerSpec("start", Role.MASTER, "the master started the root process or sent S"),

@@ -21,11 +21,14 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from types import TracebackType
 
-from zeus_fsm.errors import ProtocolError
-from zeus_fsm.master import Master, SlaveSession
-from zeus_fsm.observe import LifecycleMoved, ObservedEvent, ProcessAction, ProcessEvent
-from zeus_fsm.status_view import StatusView
-from zeus_fsm.transport import (
+from zeus_fsm.master.loop import Master, SlaveSession
+from zeus_fsm.master.observe import LifecycleMoved, ObservedEvent, ProcessAction, ProcessEvent
+from zeus_fsm.protocol.errors import ProtocolError
+from zeus_fsm.start.config import ZeusConfig
+from zeus_fsm.start.tree import Node, Tree
+from zeus_fsm.start.view import StatusView
+from zeus_fsm.start.watch import FileWatcher
+from zeus_fsm.transport.fds import (
     Clock,
     close_quietly,
     drain_waker,
@@ -34,9 +37,6 @@ from zeus_fsm.transport import (
     reap_zombie_children,
     wake,
 )
-from zeus_fsm.tree import Node, Tree
-from zeus_fsm.watch import FileWatcher
-from zeus_fsm.zeus_config import ZeusConfig
 
 #: The longest the loop sleeps with nothing to do (it wakes at once for any news).
 HEARTBEAT = 1.0

@@ -25,8 +25,8 @@ from typing import Any, Final, TypeGuard
 
 import attrs
 
-from zeus_fsm.dialects import Dialect
-from zeus_fsm.errors import (
+from zeus_fsm.protocol.dialects import Dialect
+from zeus_fsm.protocol.errors import (
     BadDescriptor,
     CredentialsMismatch,
     ProtocolError,
@@ -34,10 +34,10 @@ from zeus_fsm.errors import (
     StepTimeout,
     UnexpectedEvent,
 )
-from zeus_fsm.errors import (
+from zeus_fsm.protocol.errors import (
     ChannelClosed as ChannelClosedError,
 )
-from zeus_fsm.events import (
+from zeus_fsm.protocol.events import (
     ChannelClosed,
     Deadline,
     Event,
@@ -46,7 +46,7 @@ from zeus_fsm.events import (
     PipePassed,
     SocketPassed,
 )
-from zeus_fsm.messages import (
+from zeus_fsm.protocol.messages import (
     ActionResult,
     LoadedFiles,
     Message,
@@ -54,8 +54,8 @@ from zeus_fsm.messages import (
     SpawnCommand,
     SpawnSlave,
 )
-from zeus_fsm.requirements import SPEC, ZEUS
-from zeus_fsm.tables import RejectionSpec, StateSpec, TransitionSpec, TriggerSpec
+from zeus_fsm.protocol.requirements import SPEC, ZEUS
+from zeus_fsm.protocol.tables import RejectionSpec, StateSpec, TransitionSpec, TriggerSpec
 
 
 def _load_hierarchical_machine() -> Any:

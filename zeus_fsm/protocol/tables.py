@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import attrs
 
-from zeus_fsm.errors import Role
-from zeus_fsm.requirements import BOTH
+from zeus_fsm.protocol.errors import Role
+from zeus_fsm.protocol.requirements import BOTH
 
 
 @attrs.frozen

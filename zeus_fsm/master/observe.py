@@ -13,9 +13,9 @@ from collections.abc import Callable
 
 import attrs
 
-from zeus_fsm.errors import ProtocolError
-from zeus_fsm.events import Event, FdKind
-from zeus_fsm.tables import TransitionSpec
+from zeus_fsm.protocol.errors import ProtocolError
+from zeus_fsm.protocol.events import Event, FdKind
+from zeus_fsm.protocol.tables import TransitionSpec
 
 
 class Direction(enum.Enum):

@@ -8,8 +8,8 @@ an edge from every state.
 
 from __future__ import annotations
 
-from zeus_fsm import lifecycle
-from zeus_fsm.diagrams import dot_id, html_lines, html_text, mermaid_text, wrap
+from zeus_fsm.protocol import lifecycle
+from zeus_fsm.views.state import dot_id, html_lines, html_text, mermaid_text, wrap
 
 _FONT = "Helvetica"
 _FAILED = "#c0392b"
@@ -31,7 +31,8 @@ def to_dot() -> str:
         'digraph "lifecycle" {',
         f'  graph [rankdir=TB, fontname="{_FONT}", fontsize=14, nodesep=0.6, ranksep=0.5,'
         ' labelloc=t, pad=0.25, label=<<b>The master\'s view of one slave process</b>'
-        '<br/><font point-size="10">generated from zeus_fsm/lifecycle.py. Edge: trigger and '
+        '<br/><font point-size="10">generated from zeus_fsm/protocol/lifecycle.py. '
+        'Edge: trigger and '
         'the requirement it serves.</font>>];',
         f'  node [shape=box, style="rounded,filled", fillcolor="#ffffff", color="#333333",'
         f' fontname="{_FONT}", fontsize=12, margin="0.14,0.06"];',
@@ -63,7 +64,8 @@ def to_mermaid() -> str:
     states = lifecycle.LIFECYCLE_STATES
     out = [
         "---",
-        'title: "The master\'s view of one slave process (generated from zeus_fsm/lifecycle.py)"',
+        'title: "The master\'s view of one slave process'
+        ' (generated from zeus_fsm/protocol/lifecycle.py)"',
         "---",
         "stateDiagram-v2",
         f"    [*] --> {states[0].name}",

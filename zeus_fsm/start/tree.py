@@ -21,8 +21,8 @@ from collections.abc import Iterable, Iterator, Mapping
 
 import attrs
 
-from zeus_fsm.lifecycle import Lifecycle
-from zeus_fsm.zeus_config import NodeSpec
+from zeus_fsm.protocol.lifecycle import Lifecycle
+from zeus_fsm.start.config import NodeSpec
 
 #: A change whose ctime is this much older than a node's start was seen by that boot
 #: already. File times come from a coarse kernel clock (a jiffy or so behind

@@ -16,8 +16,8 @@ from typing import Final, Literal
 
 import attrs
 
-from zeus_fsm.errors import FrameTooLarge, MalformedMessage, Role
-from zeus_fsm.messages import (
+from zeus_fsm.protocol.errors import FrameTooLarge, MalformedMessage, Role
+from zeus_fsm.protocol.messages import (
     LETTERS,
     ActionResult,
     FieldError,

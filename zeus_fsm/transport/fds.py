@@ -26,7 +26,7 @@ from contextlib import suppress
 
 import attrs
 
-from zeus_fsm.events import FdKind
+from zeus_fsm.protocol.events import FdKind
 
 #: Environment variable naming the master socket's fd in a slave.
 MASTER_FD_ENV = "ZEUS_MASTER_FD"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import attrs
 
-from zeus_fsm.errors import Role
+from zeus_fsm.protocol.errors import Role
 
 BOTH = frozenset({"spec", "zeus"})
 SPEC = frozenset({"spec"})

@@ -27,12 +27,18 @@ from typing import NoReturn
 
 import attrs
 
-from zeus_fsm import transport
-from zeus_fsm.dialects import DIALECT_NAMES, Dialect, get_dialect
-from zeus_fsm.errors import BadEnvironment, ProtocolError, Role, UnexpectedEvent
-from zeus_fsm.events import ChannelClosed, Event, FdKind, PipeClosed, PipePassed, SocketPassed
-from zeus_fsm.machine import Expectation, Handshake
-from zeus_fsm.messages import (
+from zeus_fsm.protocol.dialects import DIALECT_NAMES, Dialect, get_dialect
+from zeus_fsm.protocol.errors import BadEnvironment, ProtocolError, Role, UnexpectedEvent
+from zeus_fsm.protocol.events import (
+    ChannelClosed,
+    Event,
+    FdKind,
+    PipeClosed,
+    PipePassed,
+    SocketPassed,
+)
+from zeus_fsm.protocol.machine import Expectation, Handshake
+from zeus_fsm.protocol.messages import (
     ActionResult,
     LoadedFiles,
     Message,
@@ -40,7 +46,8 @@ from zeus_fsm.messages import (
     SpawnCommand,
     SpawnSlave,
 )
-from zeus_fsm.tracking import FileTracker
+from zeus_fsm.slave.tracking import FileTracker
+from zeus_fsm.transport import fds as transport
 
 DEFAULT_PLAN = "zeus_fsm.examples.demo:DemoPlan"
 DIALECT_ENV = "ZEUS_FSM_DIALECT"
@@ -470,6 +477,3 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     _exit(run_slave(Slave(world, dialect.root_identifier,
                           0 if dialect.has_parent_pid else None)))
 
-
-if __name__ == "__main__":
-    main()

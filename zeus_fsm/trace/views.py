@@ -7,14 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from zeus_fsm.diagrams import BROKEN, Highlight, to_dot
-from zeus_fsm.diagrams_sequence import Arrow, Item, Note, Participant, escape_bytes, render
-from zeus_fsm.dialects import get_dialect
-from zeus_fsm.errors import MalformedMessage
-from zeus_fsm.events import ChannelClosed, Deadline, PipeClosed, SocketPassed
-from zeus_fsm.machine import TRIGGERS, transitions_for
-from zeus_fsm.messages import LoadedFiles, Message
-from zeus_fsm.observe import (
+from zeus_fsm.master.observe import (
     Channel,
     Direction,
     ErrorRecorded,
@@ -26,7 +19,14 @@ from zeus_fsm.observe import (
     SessionRef,
     WireEvent,
 )
-from zeus_fsm.tables import TransitionSpec
+from zeus_fsm.protocol.dialects import get_dialect
+from zeus_fsm.protocol.errors import MalformedMessage
+from zeus_fsm.protocol.events import ChannelClosed, Deadline, PipeClosed, SocketPassed
+from zeus_fsm.protocol.machine import TRIGGERS, transitions_for
+from zeus_fsm.protocol.messages import LoadedFiles, Message
+from zeus_fsm.protocol.tables import TransitionSpec
+from zeus_fsm.views.sequence import Arrow, Item, Note, Participant, escape_bytes, render
+from zeus_fsm.views.state import BROKEN, Highlight, to_dot
 
 #: How much of a payload one arrow shows.
 ARROW_CHARS = 48

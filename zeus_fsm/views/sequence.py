@@ -18,9 +18,9 @@ from typing import Final
 
 import attrs
 
-from zeus_fsm.diagrams import mermaid_text
-from zeus_fsm.dialects import Dialect, get_dialect
-from zeus_fsm.messages import ActionResult, LoadedFiles, Message, PidIdentifier, SpawnSlave
+from zeus_fsm.protocol.dialects import Dialect, get_dialect
+from zeus_fsm.protocol.messages import ActionResult, LoadedFiles, Message, PidIdentifier, SpawnSlave
+from zeus_fsm.views.state import mermaid_text
 
 #: Fixed example pids and file names (from protocol-notes.md's observed run).
 ROOT_PID: Final = 4605
@@ -175,5 +175,5 @@ def canonical(dialect_name: str) -> str:
     """The canonical handshake of one dialect as Mermaid sequenceDiagram text."""
     participants, items = canonical_items(dialect_name)
     title = (f"Canonical handshake, {dialect_name} dialect "
-             "(generated from zeus_fsm/dialects.py, example pids)")
+             "(generated from zeus_fsm/protocol/dialects.py, example pids)")
     return render(title, participants, items)

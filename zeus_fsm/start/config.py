@@ -27,7 +27,7 @@ from pathlib import Path
 
 import attrs
 
-from zeus_fsm.messages import SpawnSlave
+from zeus_fsm.protocol.messages import SpawnSlave
 
 #: The root's action: every slave runs `boot` first (Zeus's plan calls it so too).
 ROOT_IDENTIFIER = "boot"

@@ -15,9 +15,17 @@ from collections.abc import Callable, Iterable
 
 import attrs
 
-from zeus_fsm.dialects import ChannelDecoder, Dialect, PathLineDecoder
-from zeus_fsm.errors import ProtocolError, Role, UnexpectedEvent
-from zeus_fsm.events import (
+from zeus_fsm.master.observe import (
+    ErrorRecorded,
+    HandshakeFed,
+    HandshakeMoved,
+    LifecycleMoved,
+    ObservedEvent,
+    SessionRef,
+)
+from zeus_fsm.protocol.dialects import ChannelDecoder, Dialect, PathLineDecoder
+from zeus_fsm.protocol.errors import ProtocolError, Role, UnexpectedEvent
+from zeus_fsm.protocol.events import (
     ChannelClosed,
     Deadline,
     Event,
@@ -26,9 +34,9 @@ from zeus_fsm.events import (
     PipePassed,
     SocketPassed,
 )
-from zeus_fsm.lifecycle import Lifecycle
-from zeus_fsm.machine import Expectation, Handshake
-from zeus_fsm.messages import (
+from zeus_fsm.protocol.lifecycle import Lifecycle
+from zeus_fsm.protocol.machine import Expectation, Handshake
+from zeus_fsm.protocol.messages import (
     ActionResult,
     LoadedFiles,
     Message,
@@ -36,16 +44,8 @@ from zeus_fsm.messages import (
     SpawnCommand,
     SpawnSlave,
 )
-from zeus_fsm.observe import (
-    ErrorRecorded,
-    HandshakeFed,
-    HandshakeMoved,
-    LifecycleMoved,
-    ObservedEvent,
-    SessionRef,
-)
-from zeus_fsm.tables import TransitionSpec
-from zeus_fsm.transport import Clock
+from zeus_fsm.protocol.tables import TransitionSpec
+from zeus_fsm.transport.fds import Clock
 
 #: Handshake phases that wait for the slave's next step (bounded by step_timeout).
 STEP_PHASES = frozenset({"socket", "pid", "pipe", "action"})
