@@ -138,8 +138,8 @@ def test_without_dot_the_mermaid_files_are_still_written(
     assert code == 0
     assert sum("dot` not found" in line for line in output.splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "handshake-spec.mmd", "handshake-zeus.mmd", "lifecycle.mmd", "sequence-spec.mmd",
-        "sequence-zeus.mmd"]
+        "command.mmd", "handshake-spec.mmd", "handshake-zeus.mmd", "lifecycle.mmd",
+        "sequence-command.mmd", "sequence-spec.mmd", "sequence-zeus.mmd"]
     code, output = run_cli("--out", str(tmp_path), "--check")
     assert code == 0
     assert "SVGs not checked" in output

@@ -24,6 +24,7 @@ from zeus_fsm.protocol.events import (
     FdKind,
     PipeClosed,
     PipePassed,
+    RunnerPassed,
     SocketPassed,
 )
 from zeus_fsm.protocol.machine import (
@@ -63,6 +64,7 @@ def event(trigger: str, wire: Dialect) -> Event:
         "files": LoadedFiles((b"/app/a.rb", b"/app/b.rb")),
         "spawn": SpawnSlave("child"),
         "command": SpawnCommand("console"),
+        "runner": RunnerPassed((FdKind.UNIX_DGRAM,), peer_pid=PID + 1, peer_uid=UID),
         "hangup": ChannelClosed(),
         "pipeclose": PipeClosed(),
         "timeout": Deadline(2.5),
@@ -104,6 +106,9 @@ CONFIGS: dict[str, dict[Config, list[str]]] = {
         ("up_result_closed", "up_files_open"): [*REGISTER["zeus"], "ok", "hangup"],
         ("up_result_action", "up_files_done"): [*REGISTER["zeus"], "pipeclose"],
         ("up_result_connected", "up_files_done"): [*REGISTER["zeus"], "ok", "pipeclose"],
+        ("up_result_command", "up_files_open"): [*REGISTER["zeus"], "ok", "command"],
+        ("up_result_command", "up_files_done"): [*REGISTER["zeus"], "ok", "pipeclose",
+                                                 "command"],
         ("up_result_crashed", "up_files_done"): [*REGISTER["zeus"], "fail", "pipeclose"],
         ("up_result_closed", "up_files_done"): [*REGISTER["zeus"], "ok", "hangup",
                                                 "pipeclose"],
@@ -168,7 +173,8 @@ def test_machine_states_are_the_table_states_with_no_phantoms(name: str) -> None
     machine = Handshake(get_dialect(name))
     built = set(machine._machine.get_nested_state_names())
     assert built == {s.name for s in states_for(name)}
-    assert {s.name for s in STATES} - built == ({"pipe"} if name == "spec" else set())
+    zeus_only = {"pipe", "up_result_command"}
+    assert {s.name for s in STATES} - built == (zeus_only if name == "spec" else set())
 
 
 @pytest.mark.parametrize("name", DIALECT_NAMES)
@@ -207,7 +213,8 @@ def test_each_configuration_is_reached_by_its_path(name: str, config: Config) ->
 def test_phases_name_every_step() -> None:
     phases = {run(get_dialect("zeus"), path).phase
               for config, path in CONFIGS["zeus"].items() if config != ("broken",)}
-    assert phases == {"socket", "pid", "pipe", "action", "connected", "crashed", "closed"}
+    assert phases == {"socket", "pid", "pipe", "action", "connected", "command", "crashed",
+                      "closed"}
 
 
 # ---- transitions --------------------------------------------------------------------
@@ -439,6 +446,36 @@ def test_guard_pipe_needs_exactly_one_fd(count: int) -> None:
     wire = get_dialect("zeus")
     machine = registered_up_to(wire, "pipe", expectation(wire))
     refuse(machine, PipePassed((FdKind.FIFO,) * count), BadDescriptor, "CHAN-1")
+
+
+@pytest.mark.parametrize(("bad", "error_class"), [
+    (RunnerPassed(()), BadDescriptor),
+    (RunnerPassed((FdKind.UNIX_DGRAM,) * 2), BadDescriptor),
+    (RunnerPassed((FdKind.UNIX_STREAM,)), BadDescriptor),
+    (RunnerPassed((FdKind.FIFO,)), BadDescriptor),
+    (RunnerPassed((FdKind.UNIX_DGRAM,), payload=b"\0\0"), UnexpectedEvent),
+    (RunnerPassed((FdKind.UNIX_DGRAM,), payload=b"x"), UnexpectedEvent),
+])
+def test_guard_runner_socket_after_c(bad: RunnerPassed, error_class: type[ProtocolError]) -> None:
+    wire = get_dialect("zeus")
+    machine = run(wire, [*REGISTER["zeus"], "ok", "command"])
+    assert machine.phase == "command"
+    refuse(machine, bad, error_class, "CMD-2")
+
+
+def test_zeus_command_waits_for_its_runner_then_serves_again() -> None:
+    wire = get_dialect("zeus")
+    machine = run(wire, [*REGISTER["zeus"], "ok", "command", "spawn", "runner", "command"])
+    assert machine.phase == "command"
+    with pytest.raises(UnexpectedEvent) as caught:
+        machine.handle(SpawnCommand("second"))
+    assert (caught.value.requirement, caught.value.culprit) == ("CMD-1", Role.MASTER)
+    assert caught.value.data == b"C:second\0"
+
+
+def test_spec_command_leaves_the_slave_connected() -> None:
+    machine = run(get_dialect("spec"), [*REGISTER["spec"], "ok", "command", "command"])
+    assert machine.phase == "connected"
 
 
 def test_good_expectations_pass_every_guard(dialect: Dialect) -> None:

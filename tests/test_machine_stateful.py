@@ -22,6 +22,7 @@ from zeus_fsm.protocol.events import (
     FdKind,
     PipeClosed,
     PipePassed,
+    RunnerPassed,
     SocketPassed,
 )
 from zeus_fsm.protocol.machine import Expectation, Handshake
@@ -36,14 +37,15 @@ from zeus_fsm.protocol.messages import (
 PID = 321
 ERROR, CALLER_BUG = "error", "caller bug"
 EVENTS = ["socket", "bad_socket", "pid", "bad_pid", "pipe", "ok", "fail", "files", "spawn",
-          "command", "hangup", "pipeclose", "timeout"]
+          "command", "runner", "hangup", "pipeclose", "timeout"]
 
 
 class Model:
     """The handshake in plain Python: a step name and whether loaded files may arrive."""
 
     KNOWN: ClassVar[set[str]] = {"socket", "pid", "pipe", "ok", "fail", "files", "spawn",
-                                 "command", "hangup", "pipeclose", "timeout"}  # else: bad
+                                 "command", "runner", "hangup", "pipeclose",
+                                 "timeout"}  # else: bad
 
     def __init__(self, zeus: bool) -> None:
         self.zeus = zeus
@@ -59,7 +61,7 @@ class Model:
 
     def _step(self, what: str) -> str | None:
         phase, registered = self.phase, self.phase in (
-            "action", "connected", "crashed", "closed")
+            "action", "connected", "command", "crashed", "closed")
         if phase == "broken":
             return ERROR
         if (phase, what) == ("socket", "socket"):
@@ -69,6 +71,12 @@ class Model:
             self.files_open = not self.zeus
         elif (phase, what) == ("pipe", "pipe") and self.zeus:
             self.phase, self.files_open = "action", True
+        elif what == "command" and phase == "connected" and self.zeus:
+            self.phase = "command"  # zeus: a runner's socket must answer C
+        elif what == "runner" and phase == "command":
+            self.phase = "connected"
+        elif what == "spawn" and phase == "command":
+            pass  # the child registers on the master socket, not on this stream
         elif what in ("ok", "fail") and phase == "action":
             self.phase = "connected" if what == "ok" else "crashed"
         elif (what == "files" and registered and self.files_open) or (
@@ -128,6 +136,7 @@ class HandshakeAgainstModel(RuleBasedStateMachine):
             "files": LoadedFiles((b"/app/a.rb", b"/app/\xff.rb")),
             "spawn": SpawnSlave("child"),
             "command": SpawnCommand("console"),
+            "runner": RunnerPassed((FdKind.UNIX_DGRAM,), peer_pid=PID + 7),
             "hangup": ChannelClosed(),
             "pipeclose": PipeClosed(),
             "timeout": Deadline(1.0),

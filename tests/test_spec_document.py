@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from zeus_fsm.cli import main
+from zeus_fsm.protocol.command import COMMAND_REJECTIONS, COMMAND_TRANSITIONS
 from zeus_fsm.protocol.dialects import MAX_MESSAGE, MAX_PATH_LINE
 from zeus_fsm.protocol.machine import REJECTIONS, TRANSITIONS
 from zeus_fsm.protocol.requirements import REQUIREMENTS, SECTIONS, Requirement
@@ -59,6 +60,9 @@ def parse(doc: str) -> tuple[list[tuple[str, str]], dict[str, Documented], list[
 
 
 HEADINGS, DOCUMENTED, DUPLICATES = parse(DOC)
+#: The rows of both machines: the handshake's and the command's (their states differ).
+ALL_TRANSITIONS = (*TRANSITIONS, *COMMAND_TRANSITIONS)
+ALL_REJECTIONS = (*REJECTIONS, *COMMAND_REJECTIONS)
 
 
 def dialects_word(dialects: frozenset[str]) -> str:
@@ -95,11 +99,11 @@ def test_enforced_by_lists_exactly_the_table_rows_citing_it(req: Requirement) ->
     listed = {(kind, value) for kind, value in tokens}
     assert len(listed) == len(tokens), f"{req.id} lists a row twice"
     assert {v for k, v in listed if k == "transition"} == {
-        transition_token(t) for t in TRANSITIONS if t.requirement == req.id}
+        transition_token(t) for t in ALL_TRANSITIONS if t.requirement == req.id}
     assert {v for k, v in listed if k == "rejection"} == {
-        f"{r.trigger} @ {r.source}" for r in REJECTIONS if r.requirement == req.id}
+        f"{r.trigger} @ {r.source}" for r in ALL_REJECTIONS if r.requirement == req.id}
     for guard in (v for k, v in listed if k == "guard"):
-        assert any(guard in t.guards and t.dialects & req.dialects for t in TRANSITIONS), \
+        assert any(guard in t.guards and t.dialects & req.dialects for t in ALL_TRANSITIONS), \
             f"{req.id}: no transition of its dialects runs guard {guard!r}"
     if not listed and "decoder" not in enforced:
         assert enforced.startswith("not the machine: "), enforced
@@ -108,13 +112,13 @@ def test_enforced_by_lists_exactly_the_table_rows_citing_it(req: Requirement) ->
 def test_every_guard_in_the_tables_is_documented_under_some_requirement() -> None:
     documented = {v for d in DOCUMENTED.values() for k, v in TOKEN.findall(d.enforced)
                   if k == "guard"}
-    assert documented == {g for t in TRANSITIONS for g in t.guards}
+    assert documented == {g for t in ALL_TRANSITIONS for g in t.guards}
 
 
 def test_every_requirement_the_tables_cite_exists() -> None:
     known = {r.id for r in REQUIREMENTS}
-    assert {t.requirement for t in TRANSITIONS} <= known
-    assert {r.requirement for r in REJECTIONS} <= known
+    assert {t.requirement for t in ALL_TRANSITIONS} <= known
+    assert {r.requirement for r in ALL_REJECTIONS} <= known
 
 
 def test_decoder_enforcement_matches_the_vectors() -> None:
@@ -122,7 +126,8 @@ def test_decoder_enforcement_matches_the_vectors() -> None:
     cited: set[str] = set()
     for name in ("spec", "zeus"):
         doc = json.loads((REPO / "spec" / "vectors" / f"{name}.json").read_text("utf-8"))
-        for section in ("invalid", "pipe_invalid"):
+        for section in ("invalid", "pipe_invalid", "runner_invalid", "header_invalid",
+                        "arguments_invalid"):
             cited |= {entry["requirement"] for entry in doc.get(section, [])}
     claimed = {rid for rid, d in DOCUMENTED.items()
                if "decoder" in [item.strip() for item in d.enforced.split(";")]}

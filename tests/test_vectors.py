@@ -10,14 +10,18 @@ import pytest
 from click.testing import CliRunner
 
 from zeus_fsm.cli import main
+from zeus_fsm.protocol import command_wire
 from zeus_fsm.protocol.dialects import get_dialect
 from zeus_fsm.protocol.errors import ProtocolError, Role
 from zeus_fsm.protocol.escapes import parse_escaped
-from zeus_fsm.protocol.messages import Message, to_json
+from zeus_fsm.protocol.messages import Message, command_to_json, to_json
 
 VECTORS = Path(__file__).resolve().parents[1] / "spec" / "vectors"
 FILES = ("spec", "zeus")
 SECTIONS = ("valid", "invalid", "pipe_valid", "pipe_invalid")
+#: zeus only: the command path (runner socket, header, arguments fd).
+COMMAND_SECTIONS = ("runner_valid", "runner_invalid", "header_valid", "header_invalid",
+                    "arguments_valid", "arguments_invalid")
 DOCS: dict[str, dict[str, Any]] = {
     name: json.loads((VECTORS / f"{name}.json").read_text(encoding="utf-8")) for name in FILES
 }
@@ -78,9 +82,10 @@ def test_files_declare_their_dialect_and_only_known_sections() -> None:
     for name, doc in DOCS.items():
         assert doc["dialect"] == name
         assert "format" in doc
-        assert set(doc) - {"format", "dialect"} <= set(SECTIONS)
+        assert set(doc) - {"format", "dialect"} <= set(SECTIONS) | set(
+            COMMAND_SECTIONS if name == "zeus" else ())
     assert set(DOCS["spec"]) >= {"valid", "invalid"}
-    assert set(DOCS["zeus"]) >= set(SECTIONS)
+    assert set(DOCS["zeus"]) >= set(SECTIONS) | set(COMMAND_SECTIONS)
 
 
 @pytest.mark.parametrize(("dialect_name", "section", "entry"), ENTRIES,
@@ -151,3 +156,73 @@ def test_invalid_vectors_cover_every_decode_error() -> None:
         ("FrameTooLarge", "FRAME-3")}
     assert cited(DOCS["zeus"], "pipe_invalid") == {
         (malformed, "FILES-1"), (malformed, "FILES-5"), ("FrameTooLarge", "FILES-5")}
+
+
+# ---- the command path (zeus) ------------------------------------------------------------
+
+COMMAND_ENTRIES = [(section, entry) for section in COMMAND_SECTIONS
+                   for entry in DOCS["zeus"][section]]
+
+
+def decode_command(section: str, entry: dict[str, Any]
+                   ) -> tuple[list[dict[str, object]], ProtocolError | None]:
+    chunks = [chunk_bytes(c) for c in entry["chunks"]]
+    out: list[dict[str, object]] = []
+    try:
+        if section.startswith("runner_"):
+            decoder = command_wire.RunnerDecoder()
+            for chunk in chunks:
+                out.extend(command_to_json(m) for m in decoder.feed(chunk))
+            decoder.close()
+        elif section.startswith("header_"):
+            assert len(chunks) == 1, "a header is one datagram"
+            out.append(command_to_json(command_wire.decode_header(chunks[0])))
+        else:
+            out.append(command_to_json(command_wire.decode_arguments(b"".join(chunks),
+                                                                     entry["argc"])))
+    except ProtocolError as error:
+        out.extend(command_to_json(m) for m in error.salvaged)  # type: ignore[arg-type]
+        return out, error
+    return out, None
+
+
+@pytest.mark.parametrize(("section", "entry"), COMMAND_ENTRIES,
+                         ids=[f"zeus-{s}-{e['name']}" for s, e in COMMAND_ENTRIES])
+def test_command_vector(section: str, entry: dict[str, Any]) -> None:
+    got, error = decode_command(section, entry)
+    if section.endswith("invalid"):
+        assert error is not None, f"{entry['name']}: decoded without error to {got}"
+        assert type(error).__name__ == entry["error"]
+        assert error.requirement == entry["requirement"]
+        wanted = Role.SLAVE if section.startswith("runner_") else Role.MASTER
+        assert error.culprit is wanted
+        assert got == entry["messages_before"]
+    else:
+        assert error is None, f"{entry['name']}: {error}"
+        assert got == entry["messages"]
+
+
+def test_command_vectors_cover_every_decode_error() -> None:
+    def cited(section: str) -> set[tuple[str, str]]:
+        return {(e["error"], e["requirement"]) for e in DOCS["zeus"][section]}
+
+    malformed = "MalformedMessage"
+    assert cited("runner_invalid") == {
+        (malformed, "CMD-5"), (malformed, "CMD-7"), (malformed, "FRAME-4"),
+        (malformed, "FRAME-2"), ("FrameTooLarge", "FRAME-3")}
+    assert cited("header_invalid") == {(malformed, "CMD-3"), (malformed, "FRAME-4")}
+    assert cited("arguments_invalid") == {(malformed, "CMD-4"), ("FrameTooLarge", "CMD-4")}
+
+
+def test_command_vectors_encode_back_to_their_bytes() -> None:
+    """A valid entry's messages encode to exactly its bytes, less any empty frames."""
+    for section, entry in COMMAND_ENTRIES:
+        if section.endswith("invalid") or section.startswith("arguments_"):
+            continue
+        got, _ = decode_command(section, entry)
+        data = b"".join(chunk_bytes(c) for c in entry["chunks"])
+        messages = command_wire.RunnerDecoder().feed(data) if section.startswith("runner_") \
+            else [command_wire.decode_header(data)]
+        frames = b"".join(frame + b"\0" for frame in data.split(b"\0") if frame)
+        assert b"".join(map(command_wire.encode, messages)) == frames, entry["name"]
+        assert got == [command_to_json(m) for m in messages]

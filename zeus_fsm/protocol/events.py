@@ -61,4 +61,32 @@ class Deadline:
     seconds: float
 
 
-Event = Message | SocketPassed | PipePassed | ChannelClosed | PipeClosed | Deadline
+@attrs.frozen
+class RunnerPassed:
+    """zeus, after C: a message on the slave's stream carried the runner's socket.
+
+    `payload` is the bytes that came with the fd (exactly one NUL: the real master
+    reads one byte per fd); SO_PEERCRED of the socket names the runner that made it.
+    """
+
+    kinds: tuple[FdKind, ...]
+    payload: bytes = b"\0"
+    peer_pid: int | None = None
+    peer_uid: int | None = None
+
+
+@attrs.frozen
+class ClientFdsPassed:
+    """zeus: the client's fds went over the runner socket: arguments, stdout/stdin, stderr."""
+
+    kinds: tuple[FdKind, ...]
+
+
+@attrs.frozen
+class CommandEnded:
+    """The command's process exited (its pidfd became readable); its status is the
+    runner's to send."""
+
+
+Event = (Message | SocketPassed | PipePassed | RunnerPassed | ChannelClosed | PipeClosed
+         | Deadline)

@@ -16,6 +16,10 @@ region run side by side, so files may arrive before or after R)::
     socket -> pid -> [pipe, zeus only] -> up{ result: action -> connected | crashed -> closed
                                              files:  open -> done }
     any violation -> broken
+
+In zeus, C takes the connected slave to `command` until the runner's socket
+arrives on its stream (command.py has the rest of a command's exchange, on the
+runner's own socket); in spec, C leaves it connected (the seed defines no wire).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any, Final, TypeGuard
 
 import attrs
 
+from zeus_fsm.protocol.command import check_one_fd, check_runner_kind, check_runner_payload
 from zeus_fsm.protocol.dialects import Dialect
 from zeus_fsm.protocol.errors import (
     BadDescriptor,
@@ -44,6 +49,7 @@ from zeus_fsm.protocol.events import (
     FdKind,
     PipeClosed,
     PipePassed,
+    RunnerPassed,
     SocketPassed,
 )
 from zeus_fsm.protocol.messages import (
@@ -103,6 +109,8 @@ TRIGGERS: Final[tuple[TriggerSpec, ...]] = (
     TriggerSpec("files", Role.SLAVE, "a batch of loaded-file paths"),
     TriggerSpec("spawn", Role.MASTER, "S:<identifier>"),
     TriggerSpec("command", Role.MASTER, "C:<identifier>"),
+    TriggerSpec("runner", Role.SLAVE, "zeus: after C, the runner's socket arrives on the slave "
+                                      "socket"),
     TriggerSpec("hangup", Role.SLAVE, "the slave socket reached end of file"),
     TriggerSpec("pipeclose", Role.SLAVE, "zeus: the pipe reached end of file"),
     TriggerSpec("timeout", Role.SLAVE, "a bounded wait ran out"),
@@ -116,6 +124,8 @@ STATES: Final[tuple[StateSpec, ...]] = (
     StateSpec("up_result", "region: the action's result"),
     StateSpec("up_result_action", "the action is running; waiting for R"),
     StateSpec("up_result_connected", "R:OK received: the slave is connected and serves S"),
+    StateSpec("up_result_command", "C sent: waiting for the runner's socket on the stream",
+              ZEUS),
     StateSpec("up_result_crashed", "R:<error> received: waiting for the channel to close"),
     StateSpec("up_result_closed", "the slave's socket is closed", terminal=True),
     StateSpec("up_files", "region: loaded files, in parallel with the result"),
@@ -145,8 +155,15 @@ TRANSITIONS: Final[tuple[TransitionSpec, ...]] = (
                    doc="loaded files, one batch per event"),
     TransitionSpec("spawn", "up_result_connected", "=", "SPAWN-1",
                    doc="the master asks for a child"),
-    TransitionSpec("command", "up_result_connected", "=", "SPAWN-4",
-                   doc="the master asks for a command (not implemented by slaves here)"),
+    TransitionSpec("command", "up_result_connected", "=", "SPAWN-4", dialects=SPEC,
+                   doc="the master asks for a command (the seed defines no wire for it)"),
+    TransitionSpec("command", "up_result_connected", "up_result_command", "CMD-1",
+                   dialects=ZEUS, doc="the master asks for a command: a runner must answer"),
+    TransitionSpec("runner", "up_result_command", "up_result_connected", "CMD-2",
+                   ("one_fd_passed", "runner_is_datagram_socket", "payload_is_one_nul"), ZEUS,
+                   doc="the runner's socket arrived; the command goes on over it"),
+    TransitionSpec("spawn", "up_result_command", "=", "SPAWN-1", dialects=ZEUS,
+                   doc="S meanwhile: the child registers on the master socket, not here"),
     TransitionSpec("hangup", "up_result_connected", "up_result_closed", "CRASH-1",
                    doc="a connected slave went away"),
     TransitionSpec("hangup", "up_result_crashed", "up_result_closed", "CRASH-1",
@@ -176,6 +193,13 @@ REJECTIONS: Final[tuple[RejectionSpec, ...]] = (
     RejectionSpec("timeout", "up_result_action", "RESULT-6", "no R arrived"),
     RejectionSpec("timeout", "up_result_crashed", "CRASH-1",
                   "the slave did not close its channel after a failed result"),
+    # zeus, after C: the runner's socket, before anything else on the stream.
+    RejectionSpec("timeout", "up_result_command", "CMD-2", "no runner socket arrived after C",
+                  ZEUS),
+    RejectionSpec("hangup", "up_result_command", "CMD-2",
+                  "the slave closed its socket before the runner socket arrived", ZEUS),
+    RejectionSpec("command", "up_result_command", "CMD-1",
+                  "a second C before the runner socket of the first arrived", ZEUS),
     # Registered: each message in its place.
     RejectionSpec("pid", "up", "PID-1", "P was already sent"),
     RejectionSpec("pid", "broken", "PID-1", "P was already sent"),
@@ -187,6 +211,8 @@ REJECTIONS: Final[tuple[RejectionSpec, ...]] = (
     RejectionSpec("files", "up", "FILES-5", "loaded files after the pipe closed", ZEUS),
     RejectionSpec("pipe", "up", "CHAN-1", "a second pipe", ZEUS),
     RejectionSpec("pipe", "up", "FRAME-1", "an fd on the slave socket", SPEC),
+    RejectionSpec("runner", "up", "CMD-2", "a runner socket that no C asked for", ZEUS),
+    RejectionSpec("runner", "up", "FRAME-1", "an fd on the slave socket", SPEC),
     RejectionSpec("pipeclose", "up", "FILES-4",
                   "spec has no loaded-files pipe: loaded files are F datagrams", SPEC),
     RejectionSpec("socket", "up", "SOCKET-2", "a second socket for the same slave"),
@@ -251,6 +277,7 @@ _EVENT_TRIGGERS: Final[dict[type[Any], str]] = {
     SocketPassed: "socket",
     PidIdentifier: "pid",
     PipePassed: "pipe",
+    RunnerPassed: "runner",
     LoadedFiles: "files",
     SpawnSlave: "spawn",
     SpawnCommand: "command",
@@ -434,7 +461,10 @@ class Handshake:
 
     # ---- guards: each returns True or raises the ProtocolError it found ------
 
-    def _guard_one_fd_passed(self, event: SocketPassed | PipePassed) -> bool:
+    def _guard_one_fd_passed(self, event: SocketPassed | PipePassed | RunnerPassed) -> bool:
+        if isinstance(event, RunnerPassed):
+            check_one_fd(event)
+            return True
         requirement = "SOCKET-2" if isinstance(event, SocketPassed) else "CHAN-1"
         if len(event.kinds) != 1:
             what = "no fd" if not event.kinds else f"{len(event.kinds)} fds"
@@ -482,6 +512,14 @@ class Handshake:
             raise UnexpectedEvent(f"parent pid {event.parent_pid}, expected {wanted}",
                                   culprit=Role.SLAVE, requirement="PID-5",
                                   data=self.dialect.encode(event))
+        return True
+
+    def _guard_runner_is_datagram_socket(self, event: RunnerPassed) -> bool:
+        check_runner_kind(event)
+        return True
+
+    def _guard_payload_is_one_nul(self, event: RunnerPassed) -> bool:
+        check_runner_payload(event)
         return True
 
     def _guard_pipe_is_fifo(self, event: PipePassed) -> bool:

@@ -134,6 +134,79 @@ class SpawnCommand:
 
 Message = PidIdentifier | ActionResult | LoadedFiles | SpawnSlave | SpawnCommand
 
+
+# --------------------------------------------------------------------------
+# The command path (zeus only): messages on a command's runner socket
+# --------------------------------------------------------------------------
+
+#: The largest argc a runner header may carry (Linux's MAX_ARG_STRINGS).
+MAX_ARGC = 0x7FFF_FFFF
+#: The largest exit status a process can have (a wait status keeps 8 bits).
+MAX_EXIT_STATUS = 255
+
+
+def _argc(_inst: Any, attribute: attrs.Attribute[int], value: int) -> None:
+    if type(value) is not int or not 0 <= value <= MAX_ARGC:
+        raise FieldError("CMD-3", f"{attribute.name} {value!r} is not a count from 0 to "
+                                  f"{MAX_ARGC}")
+
+
+def _exit_code(_inst: Any, attribute: attrs.Attribute[int], value: int) -> None:
+    if type(value) is not int or not 0 <= value <= MAX_EXIT_STATUS:
+        raise FieldError("CMD-7", f"{attribute.name} {value!r} is not an exit status from 0 "
+                                  f"to {MAX_EXIT_STATUS}")
+
+
+@attrs.frozen
+class RunnerHeader:
+    """`<client_pid>:<argc>`: the master's first datagram on a command's runner socket.
+
+    The client pid is the process the runner watches (the command ends when it is
+    gone); argc is how many arguments the arguments fd carries.
+    """
+
+    client_pid: int = attrs.field(validator=_pid)
+    argc: int = attrs.field(validator=_argc)
+
+
+@attrs.frozen
+class CommandPid:
+    """`P:<pid>:<slave_pid>:`: the command's own P on the runner socket.
+
+    Four fields like a zeus slave's P, but the third is the slave that received C
+    (not the runner, the command's real parent) and the identifier is empty.
+    """
+
+    pid: int = attrs.field(validator=_pid)
+    slave_pid: int = attrs.field(validator=_pid)
+
+
+@attrs.frozen
+class ExitStatus:
+    """`<code>`: the runner's last message, the command's exit status (0 to 255)."""
+
+    code: int = attrs.field(validator=_exit_code)
+
+
+@attrs.frozen
+class CommandArguments:
+    """What the arguments fd carries: each argument, NUL-terminated, then end of file.
+
+    Bytes, because an argument need not be UTF-8; an empty argument is an argument.
+    """
+
+    args: tuple[bytes, ...] = attrs.field(converter=_as_tuple)
+
+    @args.validator
+    def _check(self, _attribute: attrs.Attribute[tuple[bytes, ...]],
+               value: tuple[bytes, ...]) -> None:
+        for arg in value:
+            if type(arg) is not bytes or b"\0" in arg:
+                raise FieldError("CMD-4", f"argument {arg!r} is not bytes without NUL")
+
+
+CommandMessage = RunnerHeader | CommandPid | ExitStatus
+
 #: Wire letter of each message type (the same in both dialects).
 LETTERS: dict[type[Any], bytes] = {
     PidIdentifier: b"P",
@@ -160,3 +233,15 @@ def to_json(message: Message) -> dict[str, object]:
     if isinstance(message, SpawnSlave):
         return {"type": "spawn", "identifier": message.identifier}
     return {"type": "command", "identifier": message.identifier}
+
+
+def command_to_json(message: CommandMessage | CommandArguments) -> dict[str, object]:
+    """A JSON-ready dict of a command-path message (arguments as surrogate-escaped text)."""
+    if isinstance(message, RunnerHeader):
+        return {"type": "header", "client_pid": message.client_pid, "argc": message.argc}
+    if isinstance(message, CommandPid):
+        return {"type": "command_pid", "pid": message.pid, "slave_pid": message.slave_pid}
+    if isinstance(message, ExitStatus):
+        return {"type": "exit_status", "code": message.code}
+    return {"type": "arguments",
+            "args": [a.decode("utf-8", "surrogateescape") for a in message.args]}

@@ -35,6 +35,7 @@ SECTIONS: dict[str, str] = {
     "6": "Spawning children",
     "7": "Failure and shutdown",
     "8": "Framing",
+    "9": "Commands",
 }
 
 _S, _M = Role.SLAVE, Role.MASTER
@@ -124,7 +125,7 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                 "Several S messages arriving in one read are each handled.", ZEUS),
     Requirement("SPAWN-4", "SHOULD", "6", _S,
                 "A C (Spawn Command) message the slave does not implement is refused in its "
-                "log, not by crashing."),
+                "log, not by crashing.", SPEC),
     Requirement("SPAWN-5", "MUST", "6", _S,
                 "One S yields exactly one registration on the master socket."),
     # 7. Failure and shutdown
@@ -151,6 +152,49 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement("FRAME-5", "MUST", "8", _S,
                 "An identifier is UTF-8 text with no NUL and no newline; a child's identifier "
                 "is not empty."),
+    # 9. Commands (zeus only: the seed defines no wire for C)
+    Requirement("CMD-1", "MUST", "9", _M,
+                "The master sends C only to a connected slave, one at a time: the next C to "
+                "that slave only after the runner socket of the previous one arrived.", ZEUS),
+    Requirement("CMD-2", "MUST", "9", _S,
+                "On C:<command> the slave forks a runner that sends one end of a new AF_UNIX "
+                "SOCK_DGRAM socketpair over the slave's stream, within the master's step "
+                "timeout: one fd, payload exactly one NUL byte.", ZEUS),
+    Requirement("CMD-3", "MUST", "9", _M,
+                "On the runner socket the master sends the header <client_pid>:<argc> "
+                "(NUL-terminated, one datagram), then the arguments fd, the stdout fd (also "
+                "the command's stdin) and the stderr fd, each in its own message with payload "
+                "one NUL byte, in that order.", ZEUS),
+    Requirement("CMD-4", "MUST", "9", _M,
+                "The arguments fd yields each argument followed by one NUL byte, then end of "
+                "file; there are argc of them, and an argument may be empty or not UTF-8.",
+                ZEUS),
+    Requirement("CMD-5", "MUST", "9", _S,
+                "The command, a process forked for it below the slave, sends "
+                "P:<pid>:<slave_pid>: on the runner socket before it runs, within the "
+                "master's step timeout: its own pid (neither the slave's nor the runner's), "
+                "the pid of the slave that received C, and an empty identifier.", ZEUS),
+    Requirement("CMD-6", "MUST", "9", _S,
+                "The command runs with stdin and stdout on the stdout fd, stderr on the "
+                "stderr fd, and exactly the arguments received, in order.", ZEUS),
+    Requirement("CMD-7", "MUST", "9", _S,
+                "When the command ends, the runner sends its exit status <code> (decimal, 0 "
+                "to 255, NUL-terminated) on the runner socket, once, within the master's "
+                "step timeout: the command's exit code, or 128+N when signal N ended it.",
+                ZEUS),
+    Requirement("CMD-8", "MUST", "9", _S,
+                "The runner does not exit before it has sent the exit status.", ZEUS),
+    Requirement("CMD-9", "MUST", "9", _S,
+                "The runner ends the command when the client process (the header's client "
+                "pid) no longer exists, checking at least once a second.", ZEUS),
+    Requirement("CMD-10", "MUST", "9", _S,
+                "While commands run, the slave keeps serving S and C.", ZEUS),
+    Requirement("CMD-11", "MUST", "9", _S,
+                "A command the plan does not provide ends with a non-zero exit status and a "
+                "message on its stderr, not a hang.", ZEUS),
+    Requirement("CMD-12", "SHOULD", "9", _S,
+                "An uncaught error in the command is printed on its stderr as the language "
+                "prints it, and gives exit status 1.", ZEUS),
 )
 
 BY_ID: dict[str, Requirement] = {r.id: r for r in REQUIREMENTS}

@@ -18,6 +18,7 @@ from typing import Final
 import attrs
 
 from zeus_fsm.protocol.dialects import DIALECT_NAMES
+from zeus_fsm.views import command_machine as diagrams_command
 from zeus_fsm.views import lifecycle as diagrams_lifecycle
 from zeus_fsm.views import sequence as diagrams_sequence
 from zeus_fsm.views import state as diagrams
@@ -65,6 +66,8 @@ def _sources() -> list[tuple[str, Callable[[], str], Callable[[], str] | None]]:
     out.append(("lifecycle", diagrams_lifecycle.to_mermaid, diagrams_lifecycle.to_dot))
     for name in DIALECT_NAMES:
         out.append((f"sequence-{name}", partial(diagrams_sequence.canonical, name), None))
+    out.append(("command", diagrams_command.to_mermaid, diagrams_command.to_dot))
+    out.append(("sequence-command", diagrams_sequence.command_canonical, None))
     return out
 
 

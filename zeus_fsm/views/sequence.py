@@ -18,8 +18,19 @@ from typing import Final
 
 import attrs
 
-from zeus_fsm.protocol.dialects import Dialect, get_dialect
-from zeus_fsm.protocol.messages import ActionResult, LoadedFiles, Message, PidIdentifier, SpawnSlave
+from zeus_fsm.protocol import command, command_wire
+from zeus_fsm.protocol.dialects import ZEUS_DIALECT, Dialect, get_dialect
+from zeus_fsm.protocol.messages import (
+    ActionResult,
+    CommandPid,
+    ExitStatus,
+    LoadedFiles,
+    Message,
+    PidIdentifier,
+    RunnerHeader,
+    SpawnCommand,
+    SpawnSlave,
+)
 from zeus_fsm.views.state import mermaid_text
 
 #: Fixed example pids and file names (from protocol-notes.md's observed run).
@@ -176,4 +187,75 @@ def canonical(dialect_name: str) -> str:
     participants, items = canonical_items(dialect_name)
     title = (f"Canonical handshake, {dialect_name} dialect "
              "(generated from zeus_fsm/protocol/dialects.py, example pids)")
+    return render(title, participants, items)
+
+
+# --------------------------------------------------------------------------
+# The canonical command (zeus)
+# --------------------------------------------------------------------------
+
+#: Fixed example pids and values (from protocol-commands.md's observed `zeus hello a b`).
+CLIENT_PID: Final = 16296
+SLAVE_PID: Final = 16225
+RUNNER_PID: Final = 16300
+COMMAND_PID: Final = 16301
+COMMAND_NAME: Final = "hello"
+COMMAND_ARGS: Final = (b"a", b"b")
+COMMAND_STATUS: Final = 3
+
+
+def command_items() -> tuple[list[Participant], list[Item]]:
+    """`zeus hello a b` from the client's connect to its exit status, every byte from
+    the codecs (dialects.py and command_wire.py), example pids."""
+    participants = [
+        Participant("C", f"client (pid {CLIENT_PID})"),
+        Participant("M", "master"),
+        Participant("S", f"slave (pid {SLAVE_PID})"),
+        Participant("R", f"runner (pid {RUNNER_PID})"),
+        Participant("X", f"command (pid {COMMAND_PID})"),
+    ]
+    header = RunnerHeader(CLIENT_PID, len(COMMAND_ARGS))
+    argv = ", ".join(a.decode() for a in (COMMAND_NAME.encode(), *COMMAND_ARGS))
+    items: list[Item] = [
+        Note(("C", "M"), "outside this spec: the client connects to the master's "
+                         "AF_UNIX SOCK_STREAM socket"),
+        Arrow("C", "M", f"T:{len(COMMAND_ARGS)}:{CLIENT_PID}:{COMMAND_NAME}\\0, then "
+                        "\\0 + fd three times: arguments, stdout, stderr"),
+        Note(("S",), "connected: serves S and C"),
+        Arrow("M", "S", f"stream: {escape_bytes(ZEUS_DIALECT.encode(SpawnCommand(COMMAND_NAME)))}"
+                        " · CMD-1"),
+        Arrow("S", "R", "fork: the runner calls setsid() and makes an AF_UNIX SOCK_DGRAM "
+                        "socketpair", dashed=True),
+        Arrow("R", "M", f"stream: {escape_bytes(command.RUNNER_PAYLOAD)} + fd of the runner "
+                        "socket · CMD-2"),
+        Note(("M", "S"), "the slave's stream is free again: the next C may follow"),
+        Arrow("M", "R", f"runner socket: {escape_bytes(command_wire.encode(header))} · CMD-3"),
+        Arrow("M", "R", "runner socket: \\0 + fd, three times: arguments, stdout "
+                        "(also stdin), stderr · CMD-3"),
+        Note(("R",), "reads the arguments fd to its end: "
+                     f"{escape_bytes(command_wire.encode_arguments(COMMAND_ARGS))} · CMD-4"),
+        Arrow("R", "X", "fork: the command", dashed=True),
+        Arrow("X", "M", "runner socket: "
+                        f"{escape_bytes(command_wire.encode(CommandPid(COMMAND_PID, SLAVE_PID)))}"
+                        " · CMD-5"),
+        Arrow("M", "C", f"{COMMAND_PID}\\0 (the command's pid)"),
+        Note(("X",), f"stdin and stdout: the stdout fd, stderr: the stderr fd, argv: {argv} "
+                     "· CMD-6"),
+        Arrow("X", "C", "output straight to the client's own fds (not through the master)",
+              dashed=True),
+        Arrow("X", "R", f"exits with status {COMMAND_STATUS}", dashed=True),
+        Arrow("R", "M", "runner socket: "
+                        f"{escape_bytes(command_wire.encode(ExitStatus(COMMAND_STATUS)))} · CMD-7"),
+        Arrow("M", "C", f"{COMMAND_STATUS}\\0, then the master closes the command's fds"),
+        Note(("R", "X"), "meanwhile the runner checks every second that the client lives "
+                         "(CMD-9), and exits after the status (CMD-8)"),
+    ]
+    return participants, items
+
+
+def command_canonical() -> str:
+    """The canonical command as Mermaid sequenceDiagram text."""
+    participants, items = command_items()
+    title = ("A command, zeus dialect: client, master, slave, runner, command "
+             "(generated from zeus_fsm/protocol/command_wire.py, example pids)")
     return render(title, participants, items)

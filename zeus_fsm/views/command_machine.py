@@ -1,0 +1,123 @@
+"""One command's exchange (zeus), drawn from command.py's tables.
+
+Same rules as state.py and lifecycle.py: every state, transition and
+rejection comes from `COMMAND_STATES`, `COMMAND_TRANSITIONS` and
+`COMMAND_REJECTIONS`, in table order. The happy path is one column; the
+rejections are one note (most rows cover "any other state"), plus one dashed
+edge to `broken` from each state with a deadline, labelled with what breaks
+there, so the picture shows where the master stops waiting.
+"""
+
+from __future__ import annotations
+
+from zeus_fsm.protocol import command
+from zeus_fsm.protocol.tables import RejectionSpec
+from zeus_fsm.views.state import (
+    dot_id,
+    html_lines,
+    html_text,
+    mermaid_edges,
+    mermaid_text,
+    wrap,
+)
+
+_FONT = "Helvetica"
+_FAILED = "#c0392b"
+_BROKEN = "broken"
+
+
+def _waits() -> dict[str, list[RejectionSpec]]:
+    """The rows that name a state of their own (timeouts and hang-ups), per state."""
+    out: dict[str, list[RejectionSpec]] = {}
+    for row in command.COMMAND_REJECTIONS:
+        if row.source not in ("*", _BROKEN):
+            out.setdefault(row.source, []).append(row)
+    return out
+
+
+def _note_lines() -> list[str]:
+    lines: list[str] = []
+    for row in command.COMMAND_REJECTIONS:
+        if row.source not in ("*", _BROKEN):
+            continue  # drawn as edges
+        trigger = "anything" if row.trigger == "*" else row.trigger
+        where = "anywhere else" if row.source == "*" else f"in {row.source}"
+        lines.append(f"{trigger} {where} \N{RIGHTWARDS ARROW} {row.requirement}: {row.reason}")
+    return lines
+
+
+def to_dot() -> str:
+    """The command machine as Graphviz DOT text (top to bottom, the happy path in one column)."""
+    states = command.COMMAND_STATES
+    out = [
+        'digraph "command" {',
+        f'  graph [rankdir=TB, fontname="{_FONT}", fontsize=14, nodesep=0.6, ranksep=0.45,'
+        ' labelloc=t, pad=0.25, label=<<b>One command after C (zeus dialect)</b>'
+        '<br/><font point-size="10">generated from zeus_fsm/protocol/command.py. '
+        'Edge: trigger and the requirement it serves.<br/>Dashed: where a wait or the '
+        'runner ends, and the requirement that breaks.</font>>];',
+        f'  node [shape=box, style="rounded,filled", fillcolor="#ffffff", color="#333333",'
+        f' fontname="{_FONT}", fontsize=12, margin="0.14,0.06"];',
+        f'  edge [fontname="{_FONT}", fontsize=10, color="#333333", arrowsize=0.7];',
+        '  start [shape=circle, width=0.18, fixedsize=true, style=filled, fillcolor=black,'
+        ' label=""];',
+    ]
+    for state in states:
+        label = (f"<<b>{html_text(state.name)}</b><br/><font point-size=\"9\" "
+                 f"color=\"#555555\">{html_lines(html_text(wrap(state.doc, 26)))}</font>>")
+        extra = ", peripheries=2" if state.terminal else ""
+        if state.name == _BROKEN:
+            extra += f', fillcolor="#fdecea", color="{_FAILED}"'
+        out.append(f"  {dot_id(state.name)} [label={label}{extra}];")
+    out.append(f"  start -> {dot_id(states[0].name)};")
+    loops: dict[str, list[str]] = {}
+    for row in command.COMMAND_TRANSITIONS:
+        text = f"<b>{html_text(row.trigger)}</b> {html_text(row.requirement)}"
+        if row.dest == "=":
+            loops.setdefault(row.source, []).append(text)
+            continue
+        out.append(f"  {dot_id(row.source)} -> {dot_id(row.dest)} [label=<{text}>];")
+    for source, texts in loops.items():  # one loop per state: stacked loops overlap
+        out.append(f"  {dot_id(source)} -> {dot_id(source)} [label=<{'<br/>'.join(texts)}>];")
+    for source, rows in _waits().items():
+        label = "<br/>".join(html_text(f"{r.trigger} \N{RIGHTWARDS ARROW} {r.requirement}")
+                             for r in rows)
+        out.append(f"  {dot_id(source)} -> {dot_id(_BROKEN)} [label=<{label}>, style=dashed,"
+                   f' color="{_FAILED}", fontcolor="{_FAILED}", fontsize=9, constraint=false];')
+    notes = "".join(html_text(line) + '<br align="left"/>' for line in _note_lines())
+    out.append(f'  rejected [shape=note, style=filled, fillcolor="#fffaf0", color="{_FAILED}",'
+               f' fontcolor="{_FAILED}", fontsize=9, label=<<b>also refused (to broken)'
+               f'</b><br align="left"/>{notes}>];')
+    out.append(f"  rejected -> {dot_id(_BROKEN)} [style=dashed, color=\"{_FAILED}\"];")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def to_mermaid() -> str:
+    """The command machine as Mermaid `stateDiagram-v2` text."""
+    states = command.COMMAND_STATES
+    out = [
+        "---",
+        'title: "One command after C, zeus dialect'
+        ' (generated from zeus_fsm/protocol/command.py)"',
+        "---",
+        "stateDiagram-v2",
+        f"    [*] --> {states[0].name}",
+    ]
+    for state in states:  # the alias keeps the name shown above the description
+        out.append(f'    state "{state.name}" as {state.name}')
+        out.append(f"    {state.name} : {mermaid_text(state.doc)}")
+    out += ["    " + edge for edge in mermaid_edges(command.COMMAND_TRANSITIONS)]
+    for source, rows in _waits().items():
+        label = "<br/>".join(mermaid_text(f"{r.trigger} \N{RIGHTWARDS ARROW} {r.requirement}")
+                             for r in rows)
+        out.append(f"    {source} --> {_BROKEN} : {label}")
+    out.append(f"    note right of {_BROKEN}")
+    out.append("        also refused (to broken):")
+    out += [f"        {mermaid_text(line.split(':', 1)[0])}" for line in _note_lines()]
+    out.append("    end note")
+    out += [
+        "    classDef failed fill:#fdecea,stroke:#c0392b,color:#7a1c12",
+        f"    class {_BROKEN} failed",
+    ]
+    return "\n".join(out) + "\n"
