@@ -12,29 +12,77 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import attrs
+
+from zeus_fsm.protocol import command_wire
+from zeus_fsm.protocol.command import Command, CommandExpectation
 from zeus_fsm.protocol.dialects import Dialect, get_dialect
 from zeus_fsm.protocol.errors import Role
-from zeus_fsm.protocol.events import ChannelClosed, PipeClosed, PipePassed, SocketPassed
+from zeus_fsm.protocol.events import (
+    ChannelClosed,
+    ClientFdsPassed,
+    Deadline,
+    PipeClosed,
+    PipePassed,
+    RunnerPassed,
+    SocketPassed,
+)
 from zeus_fsm.protocol.machine import Expectation, Handshake
-from zeus_fsm.protocol.messages import ActionResult, LoadedFiles, Message, PidIdentifier, SpawnSlave
+from zeus_fsm.protocol.messages import (
+    ActionResult,
+    CommandPid,
+    LoadedFiles,
+    Message,
+    PidIdentifier,
+    RunnerHeader,
+    SpawnCommand,
+    SpawnSlave,
+)
 from zeus_fsm.transport import fds as transport
 
 #: Every wait in these tests is bounded by this (seconds).
 TIMEOUT = 10.0
 
 
+@attrs.define
+class CommandRun:
+    """What one command gave back, as the master and the client saw it."""
+
+    machine: Command
+    runner_pid: int
+    pid: int
+    status: int
+    stdout: bytes
+    stderr: bytes
+
+
+@attrs.define
+class Launched:
+    """A command asked for and answered (its runner socket); the rest is `finish()`'s."""
+
+    machine: Command
+    runner: socket.socket
+    runner_pid: int
+    stdout: socket.socket  # the client's ends
+    stderr: socket.socket
+
+
 class Peer:
     """One registered slave: its socket, pipe (zeus), handshake and what it sent."""
 
-    def __init__(self, dialect: Dialect, sock_fd: int, handshake: Handshake) -> None:
+    def __init__(self, dialect: Dialect, sock_fd: int, handshake: Handshake,
+                 processes: list[int] | None = None) -> None:
         self.dialect = dialect
+        #: pidfds of the runners and commands seen, for the harness to end them.
+        self.processes: list[int] = [] if processes is None else processes
         self.sock = transport.adopt_socket(sock_fd)
         self.peer_pid = transport.peer_credentials(self.sock).pid
         self.handshake = handshake
@@ -115,6 +163,130 @@ class Peer:
         self.pipe = self.pidfd = None
         transport.close_quietly(self.sock)
 
+    # ---- commands (zeus): the master's and the client's side ----------------------------
+
+    def launch(self, name: str, args: Sequence[bytes], *, client_pid: int | None = None,
+               stdin: bytes | None = b"", argc: int | None = None,
+               timeout: float = TIMEOUT) -> Launched:
+        """C:<name>, the runner socket, the header and the client's fds (CMD-1 to CMD-4).
+
+        The client's fds are socketpairs whose other ends the harness keeps; `stdin`
+        is written to the stdout socket and its write side shut down, like the real
+        client at the end of its stdin (None: left open). `argc` may lie.
+        """
+        machine = Command(CommandExpectation(slave_pid=self.pid))
+        request = SpawnCommand(name)
+        self.handshake.handle(request)  # the master feeds what it sends
+        machine.handle(request)
+        self.send_message(request)
+        passed, runner = self._receive_runner(timeout)
+        try:
+            machine.handle(passed)
+        except BaseException:
+            runner.close()
+            raise
+        assert passed.peer_pid is not None
+        self._watch(passed.peer_pid)
+        header = RunnerHeader(client_pid or os.getpid(), len(args) if argc is None else argc)
+        machine.handle(header)
+        transport.send_polled(runner, command_wire.encode(header), timeout)
+        args_ours, args_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        out_ours, out_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        err_ours, err_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            args_ours.sendall(command_wire.encode_arguments(args))
+            args_ours.close()  # the end of file the runner reads up to
+            theirs = (args_theirs, out_theirs, err_theirs)
+            machine.handle(ClientFdsPassed(tuple(transport.fd_kind(s.fileno())
+                                                 for s in theirs)))
+            for sock in theirs:
+                transport.send_fds_polled(runner, b"\0", [sock.fileno()], timeout)
+        finally:
+            for sock in (args_ours, args_theirs, out_theirs, err_theirs):
+                sock.close()
+        if stdin is not None:
+            out_ours.sendall(stdin)
+            out_ours.shutdown(socket.SHUT_WR)
+        return Launched(machine, runner, passed.peer_pid, out_ours, err_ours)
+
+    def finish(self, launched: Launched, timeout: float = TIMEOUT) -> CommandRun:
+        """The command's P, its output to end of file and its exit status (CMD-5, CMD-7)."""
+        machine, runner = launched.machine, launched.runner
+        decoder = command_wire.RunnerDecoder()
+        runner_gone = transport.process_handle(launched.runner_pid)
+        out_fd, err_fd = launched.stdout.fileno(), launched.stderr.fileno()
+        outputs = {out_fd: bytearray(), err_fd: bytearray()}
+        open_outputs = set(outputs)
+        clock = transport.Clock(timeout)
+        try:
+            while machine.state != "exited" or open_outputs:
+                watched = [runner.fileno(), *open_outputs]
+                if runner_gone is not None and machine.state != "exited":
+                    watched.append(runner_gone)
+                ready = transport.wait_readable(watched, clock.remaining())
+                if not ready:
+                    if machine.state == "exited":
+                        raise AssertionError(f"the command's output did not end within "
+                                             f"{timeout} s")
+                    machine.handle(Deadline(timeout))
+                for fd in set(ready) & open_outputs:
+                    chunk = os.read(fd, 65_536)
+                    outputs[fd] += chunk
+                    if not chunk:
+                        open_outputs.discard(fd)
+                if runner.fileno() in ready:
+                    received = transport.receive(runner, 0)
+                    if received is not None:
+                        received.close()
+                        for message in decoder.feed(received.data):
+                            machine.handle(message)
+                            if isinstance(message, CommandPid):
+                                self._watch(message.pid)
+                elif runner_gone is not None and runner_gone in ready:
+                    machine.handle(ChannelClosed())  # CMD-8: it ended without a status
+        finally:
+            transport.close_quietly(runner_gone)
+            for sock in (runner, launched.stdout, launched.stderr):
+                sock.close()
+        assert machine.pid is not None and machine.status is not None
+        return CommandRun(machine, launched.runner_pid, machine.pid, machine.status,
+                          bytes(outputs[out_fd]), bytes(outputs[err_fd]))
+
+    def run_command(self, name: str, args: Sequence[bytes] = (), *,
+                    stdin: bytes | None = b"", client_pid: int | None = None,
+                    timeout: float = TIMEOUT) -> CommandRun:
+        """One whole command, as a master and its client see it."""
+        return self.finish(self.launch(name, args, client_pid=client_pid, stdin=stdin,
+                                       timeout=timeout), timeout)
+
+    def _receive_runner(self, timeout: float) -> tuple[RunnerPassed, socket.socket]:
+        """The one fd the slave's stream carries after C (nothing else may come first)."""
+        received = transport.receive(self.sock, timeout)
+        if received is None:
+            self.handshake.handle(Deadline(timeout))
+        assert received is not None
+        try:
+            if received.eof:
+                self.handshake.handle(ChannelClosed())
+            creds = None
+            if received.fds:
+                probe = socket.socket(fileno=os.dup(received.fds[0]))
+                with contextlib.closing(probe):
+                    creds = transport.peer_credentials(probe)
+            passed = RunnerPassed(received.kinds, payload=received.data,
+                                  peer_pid=creds.pid if creds else None,
+                                  peer_uid=creds.uid if creds else None)
+            self.handshake.handle(passed)  # the guards judge it before we keep it
+            runner = transport.adopt_socket(received.keep(0))
+        finally:
+            received.close()
+        return passed, runner
+
+    def _watch(self, pid: int) -> None:
+        handle = transport.process_handle(pid)
+        if handle is not None:
+            self.processes.append(handle)
+
     # ---- reading ----------------------------------------------------------------
 
     def _handle(self, event: object) -> None:
@@ -187,6 +359,8 @@ class Harness:
             env={**os.environ, **(env or {}), transport.MASTER_FD_ENV: str(theirs.fileno())})
         theirs.close()
         self.peers: list[Peer] = []
+        #: pidfds of runners and commands (zeus), newest last: ended first in close().
+        self.processes: list[int] = []
 
     def accept(self, expect: Expectation) -> Peer:
         """One registration on the master socket, up to R (or its channel's end)."""
@@ -201,7 +375,7 @@ class Harness:
         if sock_fd is None:
             handshake.handle(SocketPassed(kinds=kinds, payload=received.data))
         assert sock_fd is not None
-        peer = Peer(self.dialect, sock_fd, handshake)
+        peer = Peer(self.dialect, sock_fd, handshake, self.processes)
         self.peers.append(peer)
         creds = transport.peer_credentials(peer.sock)
         handshake.handle(SocketPassed(kinds=kinds, payload=received.data,
@@ -237,6 +411,17 @@ class Harness:
         and is reported. The root is ours to reap; its process group goes last.
         """
         unreaped: list[int] = []
+        # Commands, then runners (newest first: a command before its runner), each while
+        # its parent lives to reap it. They are in sessions of their own: no group kill
+        # reaches them.
+        for handle in reversed(self.processes):
+            pid = _pid_of(handle)
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(handle, signal.SIGKILL)
+            if pid is not None:
+                unreaped += wait_gone([pid])
+            os.close(handle)
+        self.processes.clear()
         for peer in reversed(self.peers):
             if peer.pidfd is not None and peer.pid != self.process.pid:
                 with contextlib.suppress(ProcessLookupError):
@@ -251,6 +436,16 @@ class Harness:
         self.stderr.close()
         pids = [p.pid_message.pid for p in self.peers if p.pid_message is not None]
         return sorted(set(unreaped + wait_gone(pids)))
+
+
+def _pid_of(handle: int) -> int | None:
+    """The pid behind a pidfd (from /proc/self/fdinfo), None once it is reaped."""
+    with open(f"/proc/self/fdinfo/{handle}", encoding="ascii") as info:
+        for line in info:
+            if line.startswith("Pid:"):
+                pid = int(line.split()[1])
+                return pid if pid > 0 else None
+    return None
 
 
 def alive(pid: int) -> bool:

@@ -136,7 +136,16 @@ def test_two_spawns_in_one_write_both_spawn(harness: Harness) -> None:
     assert len({c.pid for c in children}) == 2
 
 
-def test_command_is_refused_in_the_log_and_the_slave_keeps_serving(harness: Harness) -> None:
+def test_spec_command_is_refused_in_the_log_and_the_slave_keeps_serving() -> None:
+    """spec has no wire for C (SPAWN-4); zeus runs it: tests/test_slave_commands.py."""
+    harness = Harness("spec")
+    try:
+        _refuses_command(harness)
+    finally:
+        assert harness.close() == []
+
+
+def _refuses_command(harness: Harness) -> None:
     root = harness.start()
     root.send_message(SpawnCommand("console"))
 
@@ -316,7 +325,8 @@ def test_master_fd_that_is_a_tcp_socket_is_refused() -> None:
 # ---- start-up stays light -------------------------------------------------------------
 
 HEAVY = re.compile(r"^(click|hypothesis|graphviz|pytest|asyncio|zeus_fsm\.(cli|diagrams\w*|"
-                   r"conformance|master\w*|export|observe|lifecycle)|transitions\.extensions\."
+                   r"conformance|master\w*|export|observe|lifecycle|slave\.runner|"
+                   r"transport\.commands|examples\.zcheck)|transitions\.extensions\."
                    r"(diagrams\w*|asyncio|factory|locking))(\.|$)")
 
 

@@ -2,14 +2,20 @@
 
 Like Zeus's Ruby plan, a plan is a class with one method per identifier; the
 root slave runs `boot`, and each `S:<identifier>` forks a child that runs the
-method of that name. Every action here loads real modules and a data file of
-this package, so a master can check that it recorded exactly what was loaded:
-EXPECTED_FILES says, per identifier, which of the package's own files that is.
+method of that name. Commands follow the same rule (zeus dialect): `C:<name>`
+runs the method of that name in a command process, with sys.argv set to the
+command and its arguments, stdin/stdout/stderr on the client's fds; what it
+returns (or passes to sys.exit) is the exit status.
+
+Every action here loads real modules and a data file of this package, so a
+master can check that it recorded exactly what was loaded: EXPECTED_FILES says,
+per identifier, which of the package's own files that is.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 _HERE = os.path.dirname(os.path.realpath(__file__))
 _DATA = os.path.join(_HERE, "data")
@@ -73,6 +79,20 @@ class DemoPlan:
 
         # The result goes out first; the import happens later, in another thread.
         threading.Thread(target=_import_lazily, name="lazy-import", daemon=True).start()
+
+
+    # ---- commands (zeus): `zeus hello a b`, and the checker's `zcheck` ----------------
+
+    def hello(self) -> int:
+        """Greets its arguments on stdout; the exit status is how many there were."""
+        print("hello", *sys.argv[1:])
+        return len(sys.argv) - 1
+
+    def zcheck(self) -> int:
+        """The check command of spec/CONFORMANCE.md: its first argument picks a behaviour."""
+        from zeus_fsm.examples.zcheck import main
+
+        return main()
 
 
 def _import_lazily() -> None:

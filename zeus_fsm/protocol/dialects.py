@@ -83,6 +83,8 @@ class Dialect:
     files_on_pipe: bool
     #: Payload of the datagram that carries the slave's socket on the master socket.
     socket_payload: bytes
+    #: zeus: C starts a command over a runner's socket (handshake.md §9); spec: no wire.
+    runs_commands: bool
 
     # ---- encoding -------------------------------------------------------
 
@@ -328,6 +330,7 @@ SPEC_DIALECT: Final = Dialect(
     has_parent_pid=False,
     files_on_pipe=False,
     socket_payload=b"\0",
+    runs_commands=False,
 )
 
 ZEUS_DIALECT: Final = Dialect(
@@ -339,6 +342,7 @@ ZEUS_DIALECT: Final = Dialect(
     has_parent_pid=True,
     files_on_pipe=True,
     socket_payload=b"\0",
+    runs_commands=True,
 )
 
 DIALECTS: Final[dict[str, Dialect]] = {"spec": SPEC_DIALECT, "zeus": ZEUS_DIALECT}

@@ -6,6 +6,7 @@ cannot break a rule of the handshake without raising first::
 
     env -> socketpair, remote over the master socket -> P -> [pipe, zeus]
         -> action -> R -> serve S (each forks a child that starts over at the socketpair)
+                         and, zeus, C (each forks a runner: see runner.py)
 
 Start-up imports only what talking needs: no click, no diagrams, no hypothesis.
 """
@@ -31,10 +32,12 @@ from zeus_fsm.protocol.dialects import DIALECT_NAMES, Dialect, get_dialect
 from zeus_fsm.protocol.errors import BadEnvironment, ProtocolError, Role, UnexpectedEvent
 from zeus_fsm.protocol.events import (
     ChannelClosed,
+    Deadline,
     Event,
     FdKind,
     PipeClosed,
     PipePassed,
+    RunnerPassed,
     SocketPassed,
 )
 from zeus_fsm.protocol.machine import Expectation, Handshake
@@ -66,6 +69,9 @@ FLUSH_TIMEOUT = 5.0
 SERVE_TICK = 0.5
 #: CHAN-1: the pipe's fd rides on one NUL byte.
 PIPE_PAYLOAD = b"\0"
+#: CMD-2: so does the runner's socket (protocol.command.RUNNER_PAYLOAD, not imported:
+#: the command machine stays off the slave's start-up path).
+RUNNER_PAYLOAD = b"\0"
 
 _UNIX_SOCKETS = (FdKind.UNIX_DGRAM, FdKind.UNIX_STREAM, FdKind.UNIX_SEQPACKET)
 
@@ -136,13 +142,17 @@ def load_plan(ref: str) -> object:
     return getattr(importlib.import_module(module_name), class_name)()
 
 
-def plan_action(plan: object, identifier: str) -> Callable[[], object]:
-    """RESULT-5: an identifier with no action raises here, inside the action."""
+def plan_action(plan: object, identifier: str, what: str = "action") -> Callable[[], object]:
+    """The plan's method for an identifier (or, `what="command"`, a command's name).
+
+    RESULT-5: an identifier with no action raises here, inside the action; CMD-11:
+    a command the plan lacks raises here, inside the command.
+    """
     method = None
     if identifier.isidentifier() and not identifier.startswith("_"):
         method = getattr(plan, identifier, None)
     if not callable(method):
-        raise LookupError(f"plan {type(plan).__qualname__} has no action {identifier!r}")
+        raise LookupError(f"plan {type(plan).__qualname__} has no {what} {identifier!r}")
     return method  # type: ignore[no-any-return]
 
 
@@ -181,6 +191,9 @@ class Slave:
         self.local: socket.socket | None = None
         self.pipe: int | None = None
         self.children: set[int] = set()
+        #: zeus: the last C's runner and the read end of its notice pipe, until the runner
+        #: says its socket went out (the handshake waits for that socket: CMD-1, CMD-2).
+        self.runner_notice: tuple[int, int] | None = None
         #: A handshake built while idle, so a forked child need not build its own.
         self.spare: Handshake | None = None
         report = self._report_lines if self.dialect.files_on_pipe else self._report_datagrams
@@ -300,16 +313,20 @@ class Slave:
     # ---- connected: serving S and C ------------------------------------------------
 
     def serve(self) -> int:
-        """Until the master goes away: fork a child per S, refuse C, reap children."""
+        """Until the master goes away: fork a child per S, a runner per C (zeus; spec
+        refuses C in the log), reap children."""
         signal.signal(signal.SIGCHLD, self._on_sigchld)
         decoder = self.dialect.channel_decoder(Role.MASTER)
         local = self.channel.fileno()
         watch = self.world.master_watch
         self.spare = Handshake(self.dialect)
         while True:
-            ready = transport.wait_readable([local] if watch is None else [local, watch],
-                                            SERVE_TICK)
+            notice = None if self.runner_notice is None else self.runner_notice[1]
+            ready = transport.wait_readable(
+                [fd for fd in (local, watch, notice) if fd is not None], SERVE_TICK)
             self.reap()
+            if notice is not None and notice in ready:  # before the stream: the next C
+                self.settle_runner(0)
             if local in ready:
                 received = transport.receive(self.channel, 0)
                 if received is None:
@@ -337,10 +354,12 @@ class Slave:
         if isinstance(message, SpawnSlave):
             self.feed(message)
             self.spawn(message.identifier)
+        elif isinstance(message, SpawnCommand) and self.dialect.runs_commands:
+            self.start_command(message.identifier)
         elif isinstance(message, SpawnCommand):
             self.feed(message)
-            log(f"refusing C:{message.identifier}: this slave does not run commands "
-                "(SPAWN-4); still serving S")
+            log(f"refusing C:{message.identifier}: the {self.dialect.name} dialect has no "
+                "wire for commands (SPAWN-4); still serving S")
         else:
             raise UnexpectedEvent(f"the master sent {type(message).__name__}, which only a "
                                   "slave sends", culprit=Role.MASTER, requirement="FRAME-1",
@@ -363,6 +382,66 @@ class Slave:
         self.children.add(pid)
         self.spare = Handshake(self.dialect)
 
+    def start_command(self, name: str) -> None:
+        """CMD-2: fork a runner for C:<name>; this process goes on serving S and C (CMD-10)."""
+        from zeus_fsm.slave import runner  # only once a C arrives: start-up stays light
+
+        self.settle_runner(SEND_TIMEOUT)  # the previous C's runner socket went out first
+        self.feed(SpawnCommand(name))
+        notice_read, notice_write = os.pipe()
+        slave_pid = os.getpid()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        with self.lock:  # the child's copy of the handshake is not caught mid-feed
+            pid = os.fork()
+        if pid == 0:  # the runner never returns into this serve loop
+            try:
+                os.close(notice_read)
+                self.tracker.detach()
+                runner.run(runner.RunnerSetup(
+                    stream=self.channel, name=name, slave_pid=slave_pid, plan=self.world.plan,
+                    handshake=self.handshake, notice=notice_write,
+                    foreign=(self.world.master, self.world.master_watch, self.pipe), log=log))
+            except BaseException:
+                traceback.print_exc()
+            _exit(EXIT_FAILED)
+        os.close(notice_write)
+        os.set_blocking(notice_read, False)
+        self.children.add(pid)
+        self.runner_notice = (pid, notice_read)
+
+    def settle_runner(self, timeout: float) -> None:
+        """Take the pending runner's notice: its socket went out, so the handshake is back
+        to connected. `timeout` > 0 waits for it (bounded); 0 takes it only if it is there.
+
+        A runner that ended without sending its socket breaks CMD-2 for this slave: the
+        handshake says so and the slave closes (the master would wait for nothing).
+        """
+        if self.runner_notice is None:
+            return
+        pid, notice = self.runner_notice
+        if timeout and not transport.wait_readable([notice], timeout):
+            self.runner_notice = None
+            transport.close_quietly(notice)
+            self._stop_runner(pid)
+            self.feed(Deadline(timeout))  # raises: no runner socket after C (CMD-2)
+        data = transport.read_pipe(notice, 1)
+        if data is None:
+            return  # woken for nothing; still pending
+        self.runner_notice = None
+        transport.close_quietly(notice)
+        if data:
+            self.feed(RunnerPassed((FdKind.UNIX_DGRAM,), RUNNER_PAYLOAD, peer_pid=pid,
+                                   peer_uid=os.getuid()))
+            return
+        log(f"runner {pid} ended before it sent its socket (CMD-2); closing")
+        self.feed(ChannelClosed())  # raises: the slave closes before the runner socket
+
+    def _stop_runner(self, pid: int) -> None:
+        """A runner stuck before its socket: kill it (its own session: nobody else will)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
     def become_child(self, identifier: str, forker: int, handshake: Handshake) -> int:
         """In the forked child: drop what belongs to the parent, then a whole new slave.
 
@@ -372,6 +451,8 @@ class Slave:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         transport.close_quietly(self.local)
         transport.close_quietly(self.pipe)
+        if self.runner_notice is not None:  # the parent's pending runner is the parent's
+            transport.close_quietly(self.runner_notice[1])
         parent_pid = forker if self.dialect.has_parent_pid else None
         return run_slave(Slave(self.world, identifier, parent_pid, handshake))
 
@@ -403,6 +484,10 @@ class Slave:
         transport.close_quietly(self.local)
         transport.close_quietly(self.pipe)
         self.local = self.pipe = None
+        if self.runner_notice is not None:  # a runner still before its socket: nobody waits
+            self._stop_runner(self.runner_notice[0])
+            transport.close_quietly(self.runner_notice[1])
+            self.runner_notice = None
         failure = self.tracker.failure
         if failure is not None and not isinstance(failure, OSError):
             log(f"stopped reporting loaded files: {failure}")

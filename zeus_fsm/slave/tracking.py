@@ -190,6 +190,15 @@ class FileTracker:
         self._thread = threading.Thread(target=self._run, name="zeus-fsm-files", daemon=True)
         self._thread.start()
 
+    def detach(self) -> None:
+        """In a forked process that reports nothing (a command's runner): stop recording.
+
+        The audit hook stays (hooks cannot be removed) but records nothing more, so a
+        long-running command does not collect paths for ever.
+        """
+        self._recorder.active = False
+        self._recorder.opened.clear()
+
     def stop(self, timeout: float) -> None:
         """Stop recording and the reporter thread; a last flush() may follow."""
         self._recorder.active = False

@@ -1,0 +1,115 @@
+"""OS helpers of the command path: bounded reads of the client's fds, output queues, processes.
+
+Like fds.py this module reports facts (bytes read, bytes still queued, whether a
+process exists, how a process ended) and decides nothing about what they mean.
+Every wait is bounded by its caller's timeout.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import select
+import signal
+import struct
+import termios
+import time
+
+#: How often a drain looks at the output queues again (seconds).
+_DRAIN_TICK = 0.002
+
+
+class TooMuchData(Exception):
+    """An fd yielded more than the caller's limit before its end of file."""
+
+
+def read_to_eof(fd: int, timeout: float, limit: int) -> bytes:
+    """Everything `fd` yields until its end of file, within `timeout` seconds and `limit`
+    bytes (TimeoutError, TooMuchData). Leaves the fd's blocking mode alone."""
+    end = time.monotonic() + timeout
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        left = end - time.monotonic()
+        if left <= 0 or not poller.poll(int(left * 1000) + 1):
+            raise TimeoutError(f"fd {fd} gave no end of file within {timeout:g} s")
+        try:
+            chunk = os.read(fd, 65_536)
+        except BlockingIOError:
+            continue
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            raise TooMuchData(f"fd {fd} yielded over {limit} bytes")
+        chunks.append(chunk)
+
+
+def unsent_bytes(fd: int) -> int | None:
+    """Bytes written to `fd` that its reader has not taken yet (SIOCOUTQ on a socket,
+    TIOCOUTQ on a terminal: the same ioctl); None where the kernel cannot say."""
+    try:
+        raw = fcntl.ioctl(fd, termios.TIOCOUTQ, b"\0\0\0\0")
+    except OSError:
+        return None
+    return int(struct.unpack("i", raw)[0])
+
+
+def drain_output(fds: list[int], timeout: float) -> bool:
+    """Wait (at most `timeout` s) until the readers of `fds` took everything written.
+
+    A client that exits as soon as it has the exit status can lose the command's
+    last output if it was still queued: hold the status back until it is read.
+    True when every queue emptied (or cannot be measured), False on timeout.
+    """
+    end = time.monotonic() + timeout
+    while True:
+        if all(not unsent_bytes(fd) for fd in fds):
+            return True
+        if time.monotonic() >= end:
+            return False
+        time.sleep(_DRAIN_TICK)
+
+
+def process_exists(pid: int) -> bool:
+    """Whether a process with this pid exists (of any user; a zombie counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def process_handle(pid: int) -> int | None:
+    """A pidfd that turns readable when the process exits; None if it is already gone."""
+    try:
+        return os.pidfd_open(pid)
+    except ProcessLookupError:
+        return None
+
+
+def wait_exit(handle: int, timeout: float) -> bool:
+    """Whether the process behind a pidfd exited within `timeout` seconds."""
+    poller = select.poll()
+    poller.register(handle, select.POLLIN)
+    return bool(poller.poll(max(0, int(timeout * 1000))))
+
+
+def exit_status(wait_status: int) -> int:
+    """A waitpid status as a shell reports it: the exit code, or 128+N after signal N."""
+    if os.WIFSIGNALED(wait_status):
+        return 128 + os.WTERMSIG(wait_status)
+    return os.waitstatus_to_exitcode(wait_status) & 0xFF
+
+
+def kill_group(pgid: int, signum: int = signal.SIGKILL) -> bool:
+    """Signal a process group; False when it no longer exists (or is not ours to signal)."""
+    try:
+        os.killpg(pgid, signum)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
