@@ -20,6 +20,7 @@ import pytest
 from slave_harness import TIMEOUT, Harness, Peer, wait_gone
 
 from zeus_fsm.protocol.errors import ProtocolError
+from zeus_fsm.transport.commands import read_to_eof
 
 PLAN = """
 import sys
@@ -240,6 +241,9 @@ def test_argc_mismatch_is_the_masters_fault_and_the_client_is_left_alone(
     client = subprocess.Popen(["sleep", "60"])
     try:
         launched = root.launch("returns", [b"a", b""], argc=3, client_pid=client.pid)
+        told = read_to_eof(launched.stderr.fileno(), TIMEOUT, 65_536)  # the runner's copy ends
+        assert told.startswith(b"zeus_fsm runner: command 'returns': MalformedMessage: master "
+                               b"broke CMD-4"), told
         with pytest.raises(ProtocolError) as caught:
             root.finish(launched)
         # No P: the runner refused the arguments and ended (the master sees CMD-8).

@@ -98,6 +98,8 @@ class _Runner:
         self.machine = Command(CommandExpectation(slave_pid=setup.slave_pid))
         self.socket: socket.socket | None = None
         self.client_fds: list[int] = []
+        #: The client's stderr once all three fds arrived: where a failure is told too.
+        self.client_stderr: int | None = None
         self.command_pid: int | None = None
 
     def run(self) -> int:
@@ -163,6 +165,7 @@ class _Runner:
                                     f"{count} fd(s)", culprit=Role.MASTER, requirement="CMD-3",
                                     data=received.data)
             self.client_fds.append(received.keep(0))
+        self.client_stderr = self.client_fds[-1]
         kinds = tuple(transport.fd_kind(fd) for fd in self.client_fds)
         self.machine.handle(ClientFdsPassed(kinds))
 
@@ -198,6 +201,7 @@ class _Runner:
         for fd in self.client_fds:
             os.close(fd)
         self.client_fds.clear()
+        self.client_stderr = None
         status = ExitStatus(code)
         self.machine.handle(status)
         assert self.socket is not None
@@ -233,9 +237,9 @@ class _Runner:
         """
         text = f"command {self.setup.name!r}: {type(error).__name__}: {error}"
         self.setup.log(text)
-        if len(self.client_fds) == 2:
+        if self.client_stderr is not None:
             with contextlib.suppress(OSError):
-                os.write(self.client_fds[1], f"zeus_fsm runner: {text}\n".encode(
+                os.write(self.client_stderr, f"zeus_fsm runner: {text}\n".encode(
                     "utf-8", "backslashreplace"))
         if self.command_pid is not None:
             processes.kill_group(self.command_pid)

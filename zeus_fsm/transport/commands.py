@@ -48,8 +48,10 @@ def read_to_eof(fd: int, timeout: float, limit: int) -> bytes:
 
 
 def unsent_bytes(fd: int) -> int | None:
-    """Bytes written to `fd` that its reader has not taken yet (SIOCOUTQ on a socket,
-    TIOCOUTQ on a terminal: the same ioctl); None where the kernel cannot say."""
+    """How much written to `fd` its reader has not taken yet (SIOCOUTQ on a socket,
+    TIOCOUTQ on a terminal: the same ioctl); 0 once it took everything, None where the
+    kernel cannot say. An AF_UNIX socket counts the queued buffers' memory, not bytes
+    (5 bytes read as 768 here): only "zero or not" is portable."""
     try:
         raw = fcntl.ioctl(fd, termios.TIOCOUTQ, b"\0\0\0\0")
     except OSError:
@@ -74,14 +76,20 @@ def drain_output(fds: list[int], timeout: float) -> bool:
 
 
 def process_exists(pid: int) -> bool:
-    """Whether a process with this pid exists (of any user; a zombie counts)."""
+    """Whether a process with this pid runs (of any user). A zombie does not: it has
+    exited, only its parent has not collected its status yet."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass  # another user's: it exists
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            stat_line = file.read()
+    except OSError:
+        return True  # no /proc to ask: kill() said it exists
+    return stat_line[stat_line.rindex(b")") + 2:][:1] != b"Z"
 
 
 def process_handle(pid: int) -> int | None:
