@@ -205,8 +205,11 @@ class Peer:
             for sock in (args_ours, args_theirs, out_theirs, err_theirs):
                 sock.close()
         if stdin is not None:
-            out_ours.sendall(stdin)
-            out_ours.shutdown(socket.SHUT_WR)
+            # The command may be done already and its ends closed: it did not want stdin.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                if stdin:
+                    out_ours.sendall(stdin)
+                out_ours.shutdown(socket.SHUT_WR)
         return Launched(machine, runner, passed.peer_pid, out_ours, err_ours)
 
     def finish(self, launched: Launched, timeout: float = TIMEOUT) -> CommandRun:
