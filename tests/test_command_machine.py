@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections import deque
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from zeus_fsm.protocol.command import (
     COMMAND_REJECTIONS,
@@ -272,3 +274,26 @@ def test_guards_are_skipped_without_expectations() -> None:
 def test_machines_are_independent() -> None:
     first, second = run(HAPPY), Command()
     assert (first.state, second.state) == ("running", "idle")
+
+
+# ---- any sequence at all ------------------------------------------------------------------
+
+ODD: list[CommandEvent] = [
+    RunnerPassed((FdKind.UNIX_STREAM,)), RunnerPassed(()), ClientFdsPassed(()),
+    CommandPid(SLAVE, SLAVE), CommandPid(COMMAND, SLAVE + 1), RunnerPassed(
+        (FdKind.UNIX_DGRAM,), payload=b"xx"),
+]
+
+
+@given(st.lists(st.sampled_from(TRIGGERS).map(event) | st.sampled_from(ODD), max_size=14))
+def test_any_sequence_gives_states_or_protocol_errors(events: list[CommandEvent]) -> None:
+    machine = Command(CommandExpectation(slave_pid=SLAVE))
+    for item in events:
+        before = machine.state
+        try:
+            machine.handle(item)
+        except ProtocolError:
+            assert machine.state == "broken" and machine.error is not None
+        except ValueError:
+            assert isinstance(item, Deadline) and machine.state == before
+        assert machine.state in STATES

@@ -19,7 +19,11 @@ from pathlib import Path
 import pytest
 from slave_harness import TIMEOUT, Harness, Peer, wait_gone
 
+from zeus_fsm.protocol.dialects import ZEUS_DIALECT
 from zeus_fsm.protocol.errors import ProtocolError
+from zeus_fsm.protocol.events import FdKind, PipePassed, SocketPassed
+from zeus_fsm.protocol.messages import ActionResult, PidIdentifier, SpawnCommand
+from zeus_fsm.slave.reference import Slave, World
 from zeus_fsm.transport.commands import read_to_eof
 
 PLAN = """
@@ -256,3 +260,66 @@ def test_argc_mismatch_is_the_masters_fault_and_the_client_is_left_alone(
     finally:
         client.kill()
         client.wait(TIMEOUT)
+
+
+# ---- the slave's side of a runner that never answers (in-process) ----------------------------
+
+
+def _connected_slave_after_c() -> tuple[Slave, socket.socket]:
+    """A zeus reference Slave object whose handshake is connected and has sent C."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    slave = Slave(World(ZEUS_DIALECT, theirs, "x:Y", None), "boot", 0)
+    me = os.getpid()
+    for event in (SocketPassed((FdKind.UNIX_STREAM,), peer_pid=me, peer_uid=os.getuid()),
+                  PidIdentifier(me, "boot", 0), PipePassed((FdKind.FIFO,)), ActionResult(),
+                  SpawnCommand("hello")):
+        slave.feed(event)
+    theirs.close()
+    return slave, ours
+
+
+def test_slave_takes_its_runners_notice_then_the_next_c() -> None:
+    slave, master = _connected_slave_after_c()
+    read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+    with master:
+        slave.runner_notice = (os.getpid(), read_end)
+        slave.settle_runner(0)
+        assert slave.handshake.phase == "command"
+        os.write(write_end, b"s")
+        slave.settle_runner(0)
+        assert slave.handshake.phase == "connected"
+        assert slave.runner_notice is None
+    os.close(write_end)
+
+
+def test_slave_closes_when_its_runner_ends_before_its_socket() -> None:
+    slave, master = _connected_slave_after_c()
+    read_end, write_end = os.pipe()
+    os.close(write_end)  # the runner is gone without a word
+    with master:
+        slave.runner_notice = (os.getpid(), read_end)
+        with pytest.raises(ProtocolError) as caught:
+            slave.settle_runner(0)
+    assert (caught.value.requirement, caught.value.culprit.value) == ("CMD-2", "slave")
+    assert "before the runner socket arrived" in caught.value.reason
+
+
+def test_slave_kills_a_runner_stuck_before_its_socket() -> None:
+    slave, master = _connected_slave_after_c()
+    stuck = subprocess.Popen(["sleep", "60"])
+    read_end, write_end = os.pipe()
+    try:
+        with master:
+            slave.runner_notice = (stuck.pid, read_end)
+            started = time.monotonic()
+            with pytest.raises(ProtocolError) as caught:
+                slave.settle_runner(0.1)
+            assert time.monotonic() - started < 2
+        assert caught.value.requirement == "CMD-2"
+        assert "within 0.1 s" in str(caught.value)
+        assert stuck.wait(TIMEOUT) == -signal.SIGKILL
+    finally:
+        stuck.kill()
+        stuck.wait(TIMEOUT)
+        os.close(write_end)
