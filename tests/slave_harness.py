@@ -208,7 +208,7 @@ class Peer:
             # The command may be done already and its ends closed: it did not want stdin.
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 if stdin:
-                    out_ours.sendall(stdin)
+                    transport.send_polled(out_ours, stdin, timeout)  # bounded, like every wait
                 out_ours.shutdown(socket.SHUT_WR)
         return Launched(machine, runner, passed.peer_pid, out_ours, err_ours)
 

@@ -200,6 +200,8 @@ def test_a_long_command_does_not_hold_up_others(root: Peer) -> None:
     started = time.monotonic()
     assert root.run_command("zcheck", [b"exit", b"4"]).status == 4
     assert time.monotonic() - started < 1.0, "the second command waited for the first"
+    comm = Path(f"/proc/{sleeping.runner_pid}/comm").read_text()
+    assert comm == "zeus-run zcheck\n"  # what ps shows: a runner among the slaves
     assert root.finish(sleeping).status == 0
 
 

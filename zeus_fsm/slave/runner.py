@@ -105,6 +105,7 @@ class _Runner:
     def run(self) -> int:
         setup = self.setup
         os.setsid()  # its own session: the client's terminal signals are the client's to send
+        _name_process(f"zeus-run {setup.name}")
         for item in setup.foreign:
             transport.close_quietly(item)
         self.send_socket()
@@ -254,6 +255,7 @@ def _command(setup: RunnerSetup, machine: Command, runner_socket: socket.socket 
     try:
         with contextlib.suppress(OSError):
             os.setpgid(0, 0)  # its own group: the runner kills the command with its children
+        _name_process(f"zeus-cmd {setup.name}")
         message = CommandPid(os.getpid(), setup.slave_pid)
         machine.handle(message)
         assert runner_socket is not None
@@ -346,6 +348,12 @@ def _plan_frames(tb: TracebackType | None) -> TracebackType | None:
     while tb is not None and tb.tb_frame.f_globals is globals():
         tb = tb.tb_next
     return tb
+
+
+def _name_process(name: str) -> None:
+    """What `ps -o comm` and `top` show (15 bytes): a runner or command among the slaves."""
+    with contextlib.suppress(OSError), open("/proc/self/comm", "w", encoding="utf-8") as comm:
+        comm.write(name[:15])
 
 
 def _flush_stdio() -> None:
