@@ -314,6 +314,7 @@ def test_slave_kills_a_runner_stuck_before_its_socket() -> None:
     try:
         with master:
             slave.runner_notice = (stuck.pid, read_end)
+            slave.children.add(stuck.pid)  # as start_command records its runner
             started = time.monotonic()
             with pytest.raises(ProtocolError) as caught:
                 slave.settle_runner(0.1)

@@ -438,9 +438,11 @@ class Slave:
         self.feed(ChannelClosed())  # raises: the slave closes before the runner socket
 
     def _stop_runner(self, pid: int) -> None:
-        """A runner stuck before its socket: kill it (its own session: nobody else will)."""
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+        """A runner stuck before its socket: kill it (its own session: nobody else will).
+        Only while it is an unreaped child of ours, so the pid cannot be someone else's."""
+        if pid in self.children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def become_child(self, identifier: str, forker: int, handshake: Handshake) -> int:
         """In the forked child: drop what belongs to the parent, then a whole new slave.
