@@ -112,3 +112,24 @@ def test_installed_entry_points(command: list[str]) -> None:
                         capture_output=True, text=True, timeout=60, check=False)
     assert (ok.returncode, json.loads(ok.stdout)) == (0, {"type": "result", "ok": True,
                                                           "error": None})
+
+
+def test_command_path_options_are_zeus_only_and_exclusive() -> None:
+    result = decode("--dialect", "spec", "--runner", "P:1:2:\\0")
+    assert result.exit_code == 2 and "needs --dialect zeus" in result.output
+    result = decode("--dialect", "zeus", "--runner", "--pipe", "x")
+    assert result.exit_code == 2 and "exclude each other" in result.output
+    result = decode("--dialect", "zeus", "--header", "1:0\\0", "2:0\\0")
+    assert result.exit_code == 2 and "one CHUNK" in result.output
+
+
+def test_runner_socket_decodes_and_names_the_broken_rule() -> None:
+    result = decode("--dialect", "zeus", "--runner", "P:16301:16225:\\0", "3\\0")
+    assert result.exit_code == 0, result.output
+    assert printed(result) == [{"type": "command_pid", "pid": 16301, "slave_pid": 16225},
+                               {"type": "exit_status", "code": 3}]
+    result = decode("--dialect", "zeus", "--runner", "P:16301:16225\\0")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("zeus-fsm decode: slave broke CMD-5")
+    result = decode("--dialect", "zeus", "--arguments", "2", "a\\0\\0")
+    assert printed(result) == [{"type": "arguments", "args": ["a", ""]}]

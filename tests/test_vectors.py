@@ -226,3 +226,24 @@ def test_command_vectors_encode_back_to_their_bytes() -> None:
         frames = b"".join(frame + b"\0" for frame in data.split(b"\0") if frame)
         assert b"".join(map(command_wire.encode, messages)) == frames, entry["name"]
         assert got == [command_to_json(m) for m in messages]
+
+
+def command_cli_args(section: str, entry: dict[str, Any]) -> list[str]:
+    option = {"runner": ["--runner"], "header": ["--header"],
+              "arguments": ["--arguments", str(entry.get("argc", 0))]}[section.split("_")[0]]
+    chunks = [chunk_arg(c) for c in entry["chunks"]] or [""]  # an empty read: no bytes
+    return ["decode", "--dialect", "zeus", *option, "--", *chunks]
+
+
+@pytest.mark.parametrize(("section", "entry"), COMMAND_ENTRIES,
+                         ids=[f"zeus-{s}-{e['name']}" for s, e in COMMAND_ENTRIES])
+def test_command_vector_through_the_cli(section: str, entry: dict[str, Any]) -> None:
+    result = CliRunner().invoke(main, command_cli_args(section, entry))
+    printed = [json.loads(line) for line in result.stdout.splitlines()]
+    if section.endswith("invalid"):
+        assert result.exit_code == 1, result.output
+        assert entry["requirement"] in result.stderr
+        assert printed == entry["messages_before"]
+    else:
+        assert result.exit_code == 0, result.output
+        assert printed == entry["messages"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import cast
 
@@ -29,13 +30,23 @@ def main() -> None:
 @main.command()
 @DIALECT_OPTION
 @click.option("--pipe", is_flag=True, help="zeus: decode the loaded-files pipe, not the stream.")
+@click.option("--runner", is_flag=True,
+              help="zeus: a command's runner socket, as the master reads it (the command's P, "
+                   "then the exit status).")
+@click.option("--header", is_flag=True,
+              help="zeus: the header datagram a runner reads first (one CHUNK).")
+@click.option("--arguments", "argc", type=click.IntRange(min=0), default=None, metavar="ARGC",
+              help="zeus: what a command's arguments fd yields up to its end of file, judged "
+                   "against ARGC arguments.")
 @click.argument("chunks", nargs=-1, required=True)
-def decode(dialect: str, pipe: bool, chunks: tuple[str, ...]) -> None:
+def decode(dialect: str, pipe: bool, runner: bool, header: bool, argc: int | None,
+           chunks: tuple[str, ...]) -> None:
     """Decode wire bytes into messages, one JSON object per line.
 
     Each CHUNK is bytes written with Python escapes ('P:12:0:boot\\0'). In spec
     each chunk is one datagram; in zeus the chunks are consecutive reads of one
-    stream (or, with --pipe, of the loaded-files pipe).
+    stream (or, with --pipe, of the loaded-files pipe; with --runner, --header or
+    --arguments, of the command path: spec/handshake.md section 9).
     """
     from zeus_fsm.protocol.dialects import get_dialect
     from zeus_fsm.protocol.errors import ProtocolError, Role
@@ -43,12 +54,24 @@ def decode(dialect: str, pipe: bool, chunks: tuple[str, ...]) -> None:
     from zeus_fsm.protocol.messages import Message, to_json
 
     wire = get_dialect(dialect)
+    chosen = [name for name, on in (("--pipe", pipe), ("--runner", runner),
+                                    ("--header", header), ("--arguments", argc is not None))
+              if on]
+    if len(chosen) > 1:
+        raise click.UsageError(f"{' and '.join(chosen)} exclude each other: one channel at a "
+                               "time")
     if pipe and not wire.files_on_pipe:
         raise click.UsageError("--pipe needs --dialect zeus: spec has no loaded-files pipe")
+    if chosen and chosen != ["--pipe"] and not wire.runs_commands:
+        raise click.UsageError(f"{chosen[0]} needs --dialect zeus: the seed defines no wire "
+                               "for commands")
     try:
         data = [parse_escaped(chunk) for chunk in chunks]
     except ValueError as error:
         raise click.UsageError(str(error)) from None
+    if chosen and chosen != ["--pipe"]:
+        _decode_command(data, runner, header, argc)
+        return
 
     def emit(messages: list[Message]) -> None:
         for message in messages:
@@ -70,6 +93,36 @@ def decode(dialect: str, pipe: bool, chunks: tuple[str, ...]) -> None:
             channel.close()
     except ProtocolError as error:
         emit([cast(Message, m) for m in error.salvaged])
+        click.echo(f"zeus-fsm decode: {error}", err=True)
+        sys.exit(1)
+
+
+def _decode_command(data: list[bytes], runner: bool, header: bool, argc: int | None) -> None:
+    """`decode --runner/--header/--arguments`: the command path's codecs (zeus)."""
+    from zeus_fsm.protocol import command_wire
+    from zeus_fsm.protocol.errors import ProtocolError
+    from zeus_fsm.protocol.messages import CommandArguments, CommandMessage, command_to_json
+
+    def emit(messages: Iterable[object]) -> None:
+        for message in messages:
+            click.echo(json.dumps(command_to_json(
+                cast(CommandMessage | CommandArguments, message))))
+
+    try:
+        if runner:
+            decoder = command_wire.RunnerDecoder()
+            for chunk in data:
+                emit(decoder.feed(chunk))
+            decoder.close()
+        elif header:
+            if len(data) != 1:
+                raise click.UsageError("--header takes one CHUNK: the header is one datagram")
+            emit([command_wire.decode_header(data[0])])
+        else:
+            assert argc is not None
+            emit([command_wire.decode_arguments(b"".join(data), argc)])
+    except ProtocolError as error:
+        emit(error.salvaged)
         click.echo(f"zeus-fsm decode: {error}", err=True)
         sys.exit(1)
 
