@@ -33,6 +33,7 @@ def machine_document() -> dict[str, object]:
             "slave_socket_type": "SOCK_STREAM" if dialect.files_on_pipe else "SOCK_DGRAM",
             "has_parent_pid": dialect.has_parent_pid,
             "files_on_pipe": dialect.files_on_pipe,
+            "runs_commands": dialect.runs_commands,
             "framing": "NUL-terminated stream" if name == "zeus" else "one message per datagram",
             "states": [attrs.asdict(s, filter=_no_dialects) for s in states_for(name)],
             "transitions": [attrs.asdict(t, filter=_no_dialects) for t in transitions_for(name)],
