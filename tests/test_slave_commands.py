@@ -241,6 +241,26 @@ def test_the_command_is_killed_when_the_client_disappears(root: Peer) -> None:
         client.wait(TIMEOUT)
 
 
+def test_a_term_for_the_runner_ends_its_command_and_the_status_still_comes(root: Peer) -> None:
+    launched = root.launch("zcheck", [b"sleep", b"30"])
+    deadline = time.monotonic() + TIMEOUT
+    while not _catches(launched.runner_pid, signal.SIGTERM):  # the command has started
+        assert time.monotonic() < deadline, "the runner never started its command"
+        time.sleep(0.01)
+    os.kill(launched.runner_pid, signal.SIGTERM)
+    run = root.finish(launched)
+    assert run.status == 128 + signal.SIGTERM
+    assert wait_gone([run.pid, run.runner_pid]) == []
+
+
+def _catches(pid: int, signum: int) -> bool:
+    """Whether a process has a handler for a signal (SigCgt in /proc/PID/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    return False
+
+
 # ---- a master that breaks the rules -----------------------------------------------------------
 
 

@@ -12,7 +12,8 @@ first, then on the wire, like the slave itself::
 
 Where Zeus's Ruby runner is wrong, this one is not: empty and non-UTF-8 arguments
 are kept exactly, a death by signal N is 128+N (not 0), it never signals the
-client, and it sends the status even when it had to kill the command.
+client, and it sends the status even when it had to kill the command (the client
+gone, or a SIGTERM for the runner, which it passes on to the command).
 
 Imported by the slave only when the first C arrives: start-up stays light.
 """
@@ -195,6 +196,9 @@ class _Runner:
         self.command_pid = pid
         with contextlib.suppress(OSError):  # the child does it too: whoever runs first
             os.setpgid(pid, pid)
+        # A TERM for the runner ends its command (and the command's children) too: then
+        # the status goes out as usual and nothing of the command outlives its runner.
+        signal.signal(signal.SIGTERM, lambda *_: processes.kill_group(pid, signal.SIGTERM))
         self.machine.handle(CommandPid(pid, self.setup.slave_pid))  # the command sends it
         code = self.wait_command(pid, client_pid)
         self.machine.handle(CommandEnded())
