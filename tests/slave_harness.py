@@ -25,6 +25,7 @@ from zeus_fsm.protocol.events import ChannelClosed, PipeClosed, PipePassed, Sock
 from zeus_fsm.protocol.machine import Expectation, Handshake
 from zeus_fsm.protocol.messages import ActionResult, LoadedFiles, Message, PidIdentifier, SpawnSlave
 from zeus_fsm.transport import fds as transport
+from zeus_fsm.transport import processes
 
 #: Every wait in these tests is bounded by this (seconds).
 TIMEOUT = 10.0
@@ -158,7 +159,7 @@ class Peer:
     def _record(self, message: Message) -> None:
         if isinstance(message, PidIdentifier):
             self.pid_message = message
-            self.pidfd = transport.process_handle(message.pid)
+            self.pidfd = processes.process_handle(message.pid)
             # Already exited (and reaped by its parent) before we looked: its channel is over.
             self.gone = self.pidfd is None
         elif isinstance(message, ActionResult):
@@ -184,7 +185,7 @@ class Harness:
         self.process = subprocess.Popen(
             command, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
             stderr=self.stderr, start_new_session=True,  # one process group to kill at the end
-            env={**os.environ, **(env or {}), transport.MASTER_FD_ENV: str(theirs.fileno())})
+            env={**os.environ, **(env or {}), processes.MASTER_FD_ENV: str(theirs.fileno())})
         theirs.close()
         self.peers: list[Peer] = []
 

@@ -30,9 +30,9 @@ import attrs
 from zeus_fsm.protocol.dialects import DIALECT_NAMES, Dialect, get_dialect
 from zeus_fsm.protocol.errors import BadEnvironment, ProtocolError, Role, UnexpectedEvent
 from zeus_fsm.protocol.events import (
+    UNIX_SOCKETS,
     ChannelClosed,
     Event,
-    FdKind,
     PipeClosed,
     PipePassed,
     SocketPassed,
@@ -48,9 +48,10 @@ from zeus_fsm.protocol.messages import (
 )
 from zeus_fsm.slave.tracking import FileTracker
 from zeus_fsm.transport import fds as transport
+from zeus_fsm.transport import processes
+from zeus_fsm.transport.processes import DIALECT_ENV
 
 DEFAULT_PLAN = "zeus_fsm.examples.demo:DemoPlan"
-DIALECT_ENV = "ZEUS_FSM_DIALECT"
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -67,7 +68,6 @@ SERVE_TICK = 0.5
 #: CHAN-1: the pipe's fd rides on one NUL byte.
 PIPE_PAYLOAD = b"\0"
 
-_UNIX_SOCKETS = (FdKind.UNIX_DGRAM, FdKind.UNIX_STREAM, FdKind.UNIX_SEQPACKET)
 
 
 def log(message: str) -> None:
@@ -84,7 +84,7 @@ def log(message: str) -> None:
 
 def master_socket_from_env(environ: Mapping[str, str]) -> socket.socket:
     """SOCKET-5: the inherited master socket, or BadEnvironment saying what is wrong."""
-    env = transport.MASTER_FD_ENV
+    env = processes.MASTER_FD_ENV
     raw = environ.get(env)
     if raw is None:
         raise BadEnvironment(f"{env} is not set")
@@ -95,7 +95,7 @@ def master_socket_from_env(environ: Mapping[str, str]) -> socket.socket:
     if fd < 0 or not transport.fd_is_open(fd):
         raise BadEnvironment(f"{env}={fd} is not an open file descriptor (closed)")
     kind = transport.fd_kind(fd)
-    if kind not in _UNIX_SOCKETS:
+    if kind not in UNIX_SOCKETS:
         raise BadEnvironment(f"{env}={fd} is a {kind.value}, not an AF_UNIX socket")
     return transport.adopt_socket(fd)
 
@@ -112,7 +112,7 @@ def watch_master(master: socket.socket) -> int | None:
         return None
     if pid <= 0 or pid == os.getpid():
         return None
-    return transport.process_handle(pid)
+    return processes.process_handle(pid)
 
 
 @attrs.define
@@ -218,7 +218,7 @@ class Slave:
 
     def send_socket(self) -> None:
         """Step 1: a new socketpair; `remote` goes to the master, one fd in one datagram."""
-        local, remote = transport.slave_socketpair(self.dialect.slave_socket_type)
+        local, remote = transport.slave_socketpair(self.dialect.slave_socket_kind)
         self.local = local
         try:
             peer = transport.peer_credentials(remote)
@@ -451,7 +451,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m zeus_fsm.slave",
         description="The Python reference slave of the Zeus handshake. The master starts it "
-                    f"with {transport.MASTER_FD_ENV} naming the inherited master socket.")
+                    f"with {processes.MASTER_FD_ENV} naming the inherited master socket.")
     parser.add_argument("--plan", default=DEFAULT_PLAN, metavar="MODULE:CLASS",
                         help=f"the plan: one method per identifier (default {DEFAULT_PLAN})")
     parser.add_argument("--dialect", default=os.environ.get(DIALECT_ENV, "spec"),

@@ -33,17 +33,14 @@ from zeus_fsm.transport.fds import (
     close_quietly,
     drain_waker,
     make_waker,
-    process_group_members,
-    reap_zombie_children,
     wake,
 )
+from zeus_fsm.transport.processes import DIALECT_ENV, process_group_members, reap_zombie_children
 
 #: The longest the loop sleeps with nothing to do (it wakes at once for any news).
 HEARTBEAT = 1.0
 #: How often a stopped slave's parent is checked for having reaped it (seconds).
 REAP_POLL = 0.002
-#: Environment variable the reference slave reads its dialect from.
-DIALECT_ENV = "ZEUS_FSM_DIALECT"
 
 EXIT_OK = 0
 EXIT_CANNOT_START = 1

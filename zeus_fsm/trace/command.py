@@ -9,13 +9,15 @@ from typing import TYPE_CHECKING
 
 import click
 
+from zeus_fsm.transport.processes import DIALECT_ENV
+
 if TYPE_CHECKING:
     from zeus_fsm.master.observe import ObservedEvent
 
 
 @click.command("trace")
 @click.option("--dialect", type=click.Choice(["spec", "zeus"]), default="spec",
-              show_default=True, envvar="ZEUS_FSM_DIALECT", help="Wire dialect.")
+              show_default=True, envvar=DIALECT_ENV, help="Wire dialect.")
 @click.option("--mermaid", "mermaid_out", type=click.Path(path_type=Path, dir_okay=False),
               help="Write the sequence diagram of this run (Mermaid) here.")
 @click.option("--svg", "svg_out", type=click.Path(path_type=Path, dir_okay=False),

@@ -39,10 +39,10 @@ from zeus_fsm.master.observe import (
 from zeus_fsm.protocol import machine
 from zeus_fsm.protocol.dialects import Dialect
 from zeus_fsm.protocol.errors import MalformedMessage, ProtocolError
+from zeus_fsm.protocol.escapes import escape_bytes
 from zeus_fsm.protocol.requirements import SECTIONS, requirement
-from zeus_fsm.slave.reference import DIALECT_ENV
 from zeus_fsm.trace.views import reads_consumed, rows_fired
-from zeus_fsm.views.sequence import escape_bytes
+from zeus_fsm.transport.processes import DIALECT_ENV
 
 #: The reference slave's demo children (zeus_fsm/examples/demo.py).
 DEMO_CHILDREN: Final = ("child_ok", "child_fail", "child_lazy")
