@@ -72,7 +72,7 @@ from zeus_fsm.transport.processes import (
     start_slave,
 )
 
-if TYPE_CHECKING:  # sockets are transport.py's business; here only a type
+if TYPE_CHECKING:  # sockets are the transport's business; here only a type
     import socket
 
 __all__ = ["Master", "SlaveSession"]
@@ -501,18 +501,23 @@ class Master:
             finally:
                 received.close()
             if received.eof:
-                self._close_channel(session)
-                if not session.stopping:  # an EOF the master caused is not the slave's news
-                    # zeus: paths still in the pipe were reported before the hang-up;
-                    # read them before the Handshake judges it (it may break the session).
-                    for _ in range(_READS_PER_ROUND):
-                        if not self._read_pipe(session):
-                            break
-                    session.channel_ended()
+                self._hung_up(session)
                 break
         if datagrams:
             session.feed_datagrams(datagrams)
         return got
+
+    def _hung_up(self, session: SlaveSession) -> None:
+        """The slave socket reached EOF."""
+        self._close_channel(session)
+        if session.stopping:  # an EOF the master caused is not the slave's news
+            return
+        # zeus: paths still in the pipe were reported before the hang-up;
+        # read them before the Handshake judges it (it may break the session).
+        for _ in range(_READS_PER_ROUND):
+            if not self._read_pipe(session):
+                break
+        session.channel_ended()
 
     def _on_pipe(self, session: SlaveSession) -> None:
         with self._guarded(session):

@@ -163,13 +163,12 @@ class SlaveConnection:
         missing message, is what went wrong (FRAME-2).
         """
         buffered = self._channel.buffered if self._channel is not None else 0
-        if buffered:
-            self.handshake.error = MalformedMessage(
+        if buffered:  # a decoding error, like FRAME-2 at EOF: the Handshake never saw it
+            raise MalformedMessage(
                 f"{buffered} byte(s) arrived without a terminating NUL within {seconds:g} s; "
                 f"the last bytes received: {show_bytes(self.last_bytes)}",
                 culprit=Role.SLAVE, requirement="FRAME-2", state=self.describe_state(),
                 data=self.last_bytes)
-            raise self.handshake.error
         self.feed(Deadline(seconds))
 
     # ---- feeding the Handshake -------------------------------------------------

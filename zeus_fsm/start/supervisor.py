@@ -4,7 +4,7 @@
         -> wait (master loop, woken by slaves, the watcher or a signal)
         -> restart what the changed files ask for -> ...
 
-The Tree decides (tree.py); the Master talks to the slaves (master.py); this
+The Tree decides (start/tree.py); the Master talks to the slaves (master/loop.py); this
 module only carries facts between them. Each node's lifecycle follows the
 master's: the Master's observer reports every LifecycleMoved of a session and
 the node whose process that session is follows it. Restarting the root means

@@ -8,7 +8,7 @@ sentence from requirements.py), and the elapsed time. The first protocol
 violation stops the narration with the same diagnostic `check` gives
 (requirement, Expected, Actual); the run then only cleans up.
 
-The recorded events also feed `trace_views.py` (the sequence diagram of this
+The recorded events also feed `trace/views.py` (the sequence diagram of this
 run, and the state diagram with the path taken).
 """
 
