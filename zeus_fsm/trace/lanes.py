@@ -19,9 +19,9 @@ from zeus_fsm.views.state import html_text
 ROW: Final = 20
 HEAD: Final = 36  # the header (lane names) is its own SVG: it stays put while rows scroll
 TOP: Final = 4
-GUTTER: Final = 30
-MASTER_WIDTH: Final = 74
-LANE_WIDTH: Final = 104
+GUTTER: Final = 26
+MASTER_WIDTH: Final = 100
+LANE_WIDTH: Final = 100
 #: How much of a message a row shows.
 SHORT: Final = 18
 

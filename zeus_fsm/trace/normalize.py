@@ -17,6 +17,8 @@ What a run cannot repeat is normalized here, and nothing else:
 - zeus: a failed slave's files travel on the pipe and its R on the socket, so
   the master may read them in either order (the protocol allows both). The
   reference slave sends the files first (CRASH-1); the example shows that order.
+  Likewise its socket and pipe reach end of file in either order: the example
+  shows the pipe's first, as the master feeds them when it sees both at once.
 
 After reordering, every slave's events are fed again to a fresh Handshake
 built from today's tables, so the states and rows shown are the machine's own
@@ -47,7 +49,7 @@ from zeus_fsm.master.observe import (
 )
 from zeus_fsm.protocol.dialects import Dialect
 from zeus_fsm.protocol.errors import ProtocolError
-from zeus_fsm.protocol.events import ChannelClosed, Event, SocketPassed
+from zeus_fsm.protocol.events import ChannelClosed, Event, PipeClosed, SocketPassed
 from zeus_fsm.protocol.machine import Handshake
 from zeus_fsm.protocol.messages import ActionResult, LoadedFiles, PidIdentifier
 from zeus_fsm.protocol.tables import TransitionSpec
@@ -189,6 +191,22 @@ def _files_first(units: list[_Unit]) -> list[_Unit]:
     return out
 
 
+def _pipe_closes_first(units: list[_Unit]) -> list[_Unit]:
+    """zeus: a hang-up followed by that slave's pipe closing is shown the other way round;
+    the process moves that came after the pair stay after it."""
+    out = list(units)
+    for index in range(len(out) - 1):
+        hangup = out[index]
+        if not isinstance(hangup.fed, ChannelClosed):
+            continue
+        later = [i for i in range(index + 1, len(out)) if out[i].session == hangup.session]
+        if later and isinstance(out[later[0]].fed, PipeClosed):
+            pipe = out.pop(later[0])
+            moves = hangup.moves + pipe.moves
+            out[index:index + 1] = [_Unit(pipe.head), _Unit(hangup.head, moves)]
+    return out
+
+
 def _merged(units: list[_Unit]) -> list[_Unit]:
     """Consecutive batches of one slave's loaded files become one batch."""
     out: list[_Unit] = []
@@ -235,5 +253,5 @@ def normalized(events: Sequence[ObservedEvent], dialect: Dialect,
     """The run's events as the deterministic example shows them (see the module doc)."""
     rewrite = _Rewriter(dialect, root if root is not None else project_root())
     rewrite.learn(events)
-    units = _merged(_files_first(_units(events, rewrite)))
+    units = _merged(_pipe_closes_first(_files_first(_units(events, rewrite))))
     return _replayed(units, dialect)

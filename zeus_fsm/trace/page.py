@@ -26,7 +26,7 @@ from zeus_fsm.protocol.machine import states_for
 from zeus_fsm.protocol.messages import ActionResult, LoadedFiles
 from zeus_fsm.protocol.requirements import SECTIONS, requirement
 from zeus_fsm.trace.explain import explain
-from zeus_fsm.trace.lanes import lanes_svg
+from zeus_fsm.trace.lanes import lanes_svg, short_label
 from zeus_fsm.trace.narrator import show_state
 from zeus_fsm.trace.normalize import normalized
 from zeus_fsm.trace.steps import MASTER, Lane, Step, Story, story_of
@@ -134,8 +134,9 @@ def _rules(step: Step) -> list[dict[str, Any]]:
 def _title(step: Step, who: str) -> str:
     rule = step.violation_requirement or next(iter(step.requirements), "")
     section = SECTIONS[requirement(rule).section] if rule else "Failure and shutdown"
-    summary = _SUMMARY.get(step.kind, step.kind).format(who=who)
-    return f"{'REFUSED: ' if step.violation else ''}{section}: {summary}"
+    if step.violation:
+        return f"REFUSED: {section}: {who} sent {short_label(step)} out of turn"
+    return f"{section}: {_SUMMARY.get(step.kind, step.kind).format(who=who)}"
 
 
 def _change(step: Step, who: str, docs: dict[str, str]) -> str:
