@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from browser import browser_required
 from click.testing import CliRunner
-from test_page import EXAMPLES, RESULT_BEFORE_PID, needs_dot, steps_of
+from test_page import EXAMPLES, needs_dot, steps_of
+from test_trace import RESULT_BEFORE_PID
 
 from zeus_fsm.cli import main
 from zeus_fsm.protocol.dialects import DIALECT_NAMES

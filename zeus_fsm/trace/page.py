@@ -23,7 +23,7 @@ from zeus_fsm.master.observe import ObservedEvent
 from zeus_fsm.protocol.dialects import Dialect
 from zeus_fsm.protocol.escapes import escape_bytes
 from zeus_fsm.protocol.machine import states_for
-from zeus_fsm.protocol.messages import ActionResult, LoadedFiles
+from zeus_fsm.protocol.messages import LoadedFiles
 from zeus_fsm.protocol.requirements import SECTIONS, requirement
 from zeus_fsm.trace.explain import explain
 from zeus_fsm.trace.lanes import lanes_svg, short_label
@@ -162,7 +162,6 @@ def step_data(story: Story, dialect: Dialect) -> list[dict[str, Any]]:
         states = [state_element_id(leaf) for leaf in step.after]
         if any(leaf.startswith("up_") for leaf in step.after):
             states.append(state_element_id("up"))  # the parallel state around both regions
-        kind = f"{step.kind}:{isinstance(step.event, ActionResult)}"
         out.append({
             "number": step.number, "lane": step.lane, "who": who, "kind": step.kind,
             "title": _title(step, who), "route": _route(step, lanes),
@@ -170,11 +169,11 @@ def step_data(story: Story, dialect: Dialect) -> list[dict[str, Any]]:
             "fds": step.fds, "rules": _rules(step), "change": _change(step, who, docs),
             "lifecycle": ("the master's view of this process: " + "; ".join(step.lifecycle))
             if step.lifecycle else "",
-            "explain": explain(step, lanes, dialect.name, kind not in seen),
+            "explain": explain(step, lanes, dialect.name, step.kind not in seen),
             "states": states, "edges": list(dict.fromkeys(step.edges)),
             "rejected": step.rejected,
         })
-        seen.add(kind)
+        seen.add(step.kind)
     return out
 
 
