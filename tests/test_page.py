@@ -188,3 +188,41 @@ def test_every_state_and_edge_a_step_names_exists_in_its_diagram(name: str) -> N
     for step in steps_of(page):
         assert set(step["states"]) | set(step["edges"]) | set(step["rejected"]) <= ids, step
     assert get_dialect(name).name == name
+
+
+# ---- deterministic mode ---------------------------------------------------------
+
+
+def test_deterministic_mode_normalizes_a_run_and_replays_it_on_the_tables() -> None:
+    from zeus_fsm.master.observe import HandshakeFed, HandshakeMoved, ObservedEvent, SessionRef
+    from zeus_fsm.protocol.events import (
+        ChannelClosed,
+        Event,
+        FdKind,
+        PipeClosed,
+        PipePassed,
+        SocketPassed,
+    )
+    from zeus_fsm.trace.normalize import normalized
+
+    zeus = get_dialect("zeus")
+    ref = SessionRef(1, "boot", 31337, 0)
+    fed: list[Event] = [SocketPassed((FdKind.UNIX_STREAM,), peer_pid=31337, peer_uid=0),
+           PidIdentifier(31337, "boot", 0), PipePassed((FdKind.FIFO,)),
+           ActionResult('  File "/srv/app/x.py", line 1\n    ^^^^\nboom\n'),
+           # read after R, on the other channel; one path outside the project
+           LoadedFiles((b"/srv/app/x.py", b"/usr/lib/python3/json.py")),
+           ChannelClosed(), PipeClosed()]
+    events: list[ObservedEvent] = [HandshakeFed(float(i), ref, e) for i, e in enumerate(fed)]
+    out = normalized(events, zeus, root=b"/srv")
+    shown = [e.event for e in out if isinstance(e, HandshakeFed)]
+    assert [type(e).__name__ for e in shown] == [
+        "SocketPassed", "PidIdentifier", "PipePassed", "LoadedFiles", "ActionResult",
+        "PipeClosed", "ChannelClosed"]
+    assert shown[1] == PidIdentifier(4605, "boot", 0)
+    assert shown[3] == LoadedFiles((b"/app/app/x.py",))
+    assert shown[4] == ActionResult('  File "/app/app/x.py", line 1\nboom\n')
+    moves = [(e.before, e.after) for e in out if isinstance(e, HandshakeMoved)]
+    assert moves[3] == ("up_result_action, up_files_open",) * 2  # files before R now
+    assert moves[-1][1] == "up_result_closed, up_files_done"
+    assert all(e.at == 0.0 for e in out)

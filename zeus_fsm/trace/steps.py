@@ -202,7 +202,6 @@ class _Builder:
             step.detail = event.detail
         elif event.action is ProcessAction.SIGNALLED:
             step = self.step(key, MASTER, key, "", "signal", event.at)
-            step.requirements.append("CRASH-2")  # the lifecycle's `stop` row cites it
             step.detail = event.detail
             step.frames = [(Field("signal", (event.detail or "signal").encode(), VALUE),)]
 
