@@ -156,6 +156,13 @@ def test_a_step_link_opens_that_step_and_the_buttons_step(page: Any) -> None:
     page.keyboard.press("Home")
     wait_for_step(page, 1)
     assert page.is_disabled("#prev")
+    fitted = page.evaluate("document.querySelector('#diagram svg').getBoundingClientRect().width")
+    page.keyboard.press("z")  # the diagram at its own size, to read its small print
+    zoomed = page.evaluate("document.querySelector('#diagram svg').getBoundingClientRect().width")
+    assert zoomed > fitted * 1.3
+    page.click("#zoom")
+    assert page.evaluate(
+        "document.querySelector('#diagram svg').getBoundingClientRect().width") == fitted
     watch.assert_clean()
 
 

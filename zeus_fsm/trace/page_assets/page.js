@@ -103,6 +103,23 @@
     }
   }
 
+  // Fitted, the diagram's smallest labels are hard to read: "z" shows it at its own size,
+  // scrolled to the current state.
+  function zoom() {
+    var diagram = byId("diagram");
+    var svg = diagram.querySelector("svg");
+    var zoomed = diagram.classList.toggle("zoomed");
+    svg.style.width = zoomed ? (svg.viewBox.baseVal.width * 4 / 3) + "px" : "";
+    byId("zoom").textContent = zoomed ? "fit to the page" : "zoom 1:1";
+    var here = diagram.querySelector(".node.current");
+    if (zoomed && here) {
+      var box = diagram.getBoundingClientRect();
+      var place = here.getBoundingClientRect();
+      diagram.scrollLeft += place.left - box.left - box.width / 2;
+      diagram.scrollTop += place.top - box.top - box.height / 2;
+    }
+  }
+
   function fromHash() {
     var match = /^#step-(\d+)$/.exec(location.hash);
     return match ? parseInt(match[1], 10) : 1;
@@ -116,9 +133,11 @@
     else if (event.key === "ArrowLeft" || event.key === "ArrowUp") { show(current - 1); }
     else if (event.key === "Home") { show(1); }
     else if (event.key === "End") { show(steps.length); }
+    else if (event.key === "z") { zoom(); }
     else { return; }
     event.preventDefault();
   });
+  byId("zoom").addEventListener("click", zoom);
   byId("lanes").addEventListener("click", function (event) {
     var row = event.target.closest(".row");
     if (row) { show(parseInt(row.getAttribute("data-step"), 10)); }
