@@ -226,3 +226,38 @@ def test_deterministic_mode_normalizes_a_run_and_replays_it_on_the_tables() -> N
     assert moves[3] == ("up_result_action, up_files_open",) * 2  # files before R now
     assert moves[-1][1] == "up_result_closed, up_files_done"
     assert all(e.at == 0.0 for e in out)
+
+
+@needs_dot
+def test_a_live_page_keeps_real_pids_paths_and_times_and_folds_long_batches(
+        tmp_path: Path) -> None:
+    page = tmp_path / "live.html"
+    code, output = trace("--dialect", "zeus", "--html", str(page))
+    assert code == 0, output
+    assert f"wrote {page}" in output and "Connected: child_ok[" in output  # narrated too
+    text = page.read_text(encoding="utf-8")
+    steps = steps_of(text)
+    assert "4605" not in steps[0]["who"] and all("ms into the run" in s["route"]
+                                                  for s in steps)
+    assert str(REPO / "zeus_fsm" / "examples" / "demo.py") in text
+    assert [s["kind"] for s in steps].count("spawn") == 3
+
+
+def test_a_batch_of_many_paths_is_folded() -> None:
+    from zeus_fsm.trace.page import SHOWN_PATHS, step_data
+    from zeus_fsm.trace.steps import MASTER, Lane, Step, Story
+
+    paths = tuple(b"/app/m%d.py" % i for i in range(SHOWN_PATHS + 5))
+    for dialect in (get_dialect("spec"), get_dialect("zeus")):
+        batch = LoadedFiles(paths)
+        step = Step(1, "s1", "s1", MASTER, "slave socket", "files",
+                    frames=frames(dialect, batch), before=("up_result_connected",),
+                    after=("up_result_connected",), requirements=["FILES-8"], event=batch)
+        story = Story(dialect.name, (Lane(MASTER, "master"), Lane("s1", "root (pid 1)")),
+                      (step,))
+        [data] = step_data(story, dialect)
+        shown = [f for frame in data["frames"] for f in frame if f[1] == "path"]
+        assert len(shown) == SHOWN_PATHS
+        assert data["folded"].endswith(("and 5 more paths in this read",
+                                        "and 5 more F datagrams"))
+        assert "after R" in data["explain"]
