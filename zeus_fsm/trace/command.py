@@ -97,6 +97,8 @@ def _write_page(events: Sequence[ObservedEvent], dialect: str, target: Path, dot
         current = target.read_text(encoding="utf-8") if target.is_file() else None
         if current != page:
             click.echo(f"stale or missing: {target}", err=True)
+            click.echo("(its diagram's layout also depends on the Graphviz version and fonts, "
+                       "as diagrams/*.svg do)", err=True)
             click.echo(f"run `zeus-fsm trace --dialect {dialect} --html {target}"
                        f"{' --deterministic' if deterministic else ''}` and commit the result",
                        err=True)
