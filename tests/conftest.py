@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 
 import pytest
+
+# The headless-browser fixtures (Debian's chromium through Playwright), for test_page_browser.py.
+from browser import browser, page  # noqa: F401
 from hypothesis import settings
 
 from zeus_fsm.protocol.dialects import DIALECT_NAMES, Dialect, get_dialect

@@ -47,6 +47,7 @@ from zeus_fsm.protocol.messages import (
     SpawnSlave,
 )
 from zeus_fsm.transport import fds as transport
+from zeus_fsm.transport import processes
 
 #: Every wait in these tests is bounded by this (seconds).
 TIMEOUT = 10.0
@@ -216,7 +217,12 @@ class Peer:
         """The command's P, its output to end of file and its exit status (CMD-5, CMD-7)."""
         machine, runner = launched.machine, launched.runner
         decoder = command_wire.RunnerDecoder()
-        runner_gone = transport.process_handle(launched.runner_pid)
+        runner_gone = processes.process_handle(launched.runner_pid)
+        if runner_gone is None:  # it ended (and was reaped) already: what it sent is queued
+            while transport.wait_readable([runner.fileno()], 0):
+                self._read_runner(runner, decoder, machine)
+            if machine.state != "exited":
+                machine.handle(ChannelClosed())  # CMD-8: it ended without a status
         out_fd, err_fd = launched.stdout.fileno(), launched.stderr.fileno()
         outputs = {out_fd: bytearray(), err_fd: bytearray()}
         open_outputs = set(outputs)
@@ -232,19 +238,9 @@ class Peer:
                         raise AssertionError(f"the command's output did not end within "
                                              f"{timeout} s")
                     machine.handle(Deadline(timeout))
-                for fd in set(ready) & open_outputs:
-                    chunk = os.read(fd, 65_536)
-                    outputs[fd] += chunk
-                    if not chunk:
-                        open_outputs.discard(fd)
+                _read_outputs(set(ready) & open_outputs, outputs, open_outputs)
                 if runner.fileno() in ready:
-                    received = transport.receive(runner, 0)
-                    if received is not None:
-                        received.close()
-                        for message in decoder.feed(received.data):
-                            machine.handle(message)
-                            if isinstance(message, CommandPid):
-                                self._watch(message.pid)
+                    self._read_runner(runner, decoder, machine)
                 elif runner_gone is not None and runner_gone in ready:
                     machine.handle(ChannelClosed())  # CMD-8: it ended without a status
         finally:
@@ -254,6 +250,17 @@ class Peer:
         assert machine.pid is not None and machine.status is not None
         return CommandRun(machine, launched.runner_pid, machine.pid, machine.status,
                           bytes(outputs[out_fd]), bytes(outputs[err_fd]))
+
+    def _read_runner(self, runner: socket.socket, decoder: command_wire.RunnerDecoder,
+                     machine: Command) -> None:
+        received = transport.receive(runner, 0)
+        if received is None:
+            return
+        received.close()
+        for message in decoder.feed(received.data):
+            machine.handle(message)
+            if isinstance(message, CommandPid):
+                self._watch(message.pid)
 
     def run_command(self, name: str, args: Sequence[bytes] = (), *,
                     stdin: bytes | None = b"", client_pid: int | None = None,
@@ -286,7 +293,7 @@ class Peer:
         return passed, runner
 
     def _watch(self, pid: int) -> None:
-        handle = transport.process_handle(pid)
+        handle = processes.process_handle(pid)
         if handle is not None:
             self.processes.append(handle)
 
@@ -333,7 +340,7 @@ class Peer:
     def _record(self, message: Message) -> None:
         if isinstance(message, PidIdentifier):
             self.pid_message = message
-            self.pidfd = transport.process_handle(message.pid)
+            self.pidfd = processes.process_handle(message.pid)
             # Already exited (and reaped by its parent) before we looked: its channel is over.
             self.gone = self.pidfd is None
         elif isinstance(message, ActionResult):
@@ -359,7 +366,7 @@ class Harness:
         self.process = subprocess.Popen(
             command, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
             stderr=self.stderr, start_new_session=True,  # one process group to kill at the end
-            env={**os.environ, **(env or {}), transport.MASTER_FD_ENV: str(theirs.fileno())})
+            env={**os.environ, **(env or {}), processes.MASTER_FD_ENV: str(theirs.fileno())})
         theirs.close()
         self.peers: list[Peer] = []
         #: pidfds of runners and commands (zeus), newest last: ended first in close().
@@ -464,3 +471,12 @@ def wait_gone(pids: list[int], timeout: float = 5.0) -> list[int]:
         time.sleep(0.01)
         left = [pid for pid in left if alive(pid)]
     return left
+
+
+def _read_outputs(ready: set[int], outputs: dict[int, bytearray], still_open: set[int]) -> None:
+    """Read each ready output once; an empty read is its end of file."""
+    for fd in ready:
+        chunk = os.read(fd, 65_536)
+        outputs[fd] += chunk
+        if not chunk:
+            still_open.discard(fd)

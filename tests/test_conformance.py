@@ -21,7 +21,7 @@ import pytest
 
 from zeus_fsm.conformance import cases as catalogue
 from zeus_fsm.conformance.cases import PlanIds
-from zeus_fsm.conformance.driver import Judge, group_members
+from zeus_fsm.conformance.driver import Judge
 from zeus_fsm.conformance.report import TextReport, markdown_table
 from zeus_fsm.conformance.runner import (
     FAILED,
@@ -35,6 +35,7 @@ from zeus_fsm.conformance.runner import (
 )
 from zeus_fsm.protocol.dialects import get_dialect
 from zeus_fsm.protocol.requirements import BY_ID
+from zeus_fsm.transport.processes import process_group_members as group_members
 
 ROOT = Path(__file__).resolve().parent.parent
 BROKEN = ROOT / "tests" / "broken_slaves"

@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 from zeus_fsm.cli import main
 from zeus_fsm.protocol import lifecycle, machine
 from zeus_fsm.protocol.dialects import DIALECT_NAMES, get_dialect
-from zeus_fsm.protocol.escapes import parse_escaped
+from zeus_fsm.protocol.escapes import escape_bytes, parse_escaped
 from zeus_fsm.protocol.messages import ActionResult, PidIdentifier, SpawnSlave
 from zeus_fsm.protocol.tables import TransitionSpec
 from zeus_fsm.views import build as diagrams_build
-from zeus_fsm.views.sequence import canonical, escape_bytes
+from zeus_fsm.views.sequence import canonical
 from zeus_fsm.views.state import (
     Highlight,
     destination,

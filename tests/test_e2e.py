@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
+from functools import partial
 
 import pytest
 from fake_slaves.harness import no_leaks
@@ -47,6 +48,10 @@ def expected(session: SlaveSession) -> frozenset[bytes]:
     return demo.EXPECTED_FILES[session.identifier or "boot"]
 
 
+def _has_expected(session: SlaveSession, files: list[bytes]) -> bool:
+    return expected(session) <= set(files)
+
+
 class Run:
     """One master session with the real slave: root, child_ok, child_fail, child_lazy."""
 
@@ -59,8 +64,7 @@ class Run:
         self.lazy = master.spawn(self.root, "child_lazy")
         self.fail_stopped = master.wait_stopped(self.fail, timeout=5.0)
         for session in (self.root, self.ok, self.lazy):
-            master.wait_files(session, lambda files, s=session: expected(s) <= set(files),
-                              timeout=5.0)
+            master.wait_files(session, partial(_has_expected, session), timeout=5.0)
 
     def of(self, session: SlaveSession) -> list[ObservedEvent]:
         return [e for e in self.events if getattr(e, "session", None) is not None

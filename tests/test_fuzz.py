@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -48,12 +48,14 @@ chunks = st.lists(wireish | st.binary(max_size=200), max_size=8)
 
 def both(body: Callable[..., None], *strategies: Any) -> tuple[Callable[[], None], ...]:
     """The default-run test and the long `fuzz` test of one property."""
-    short = given(*strategies)(body)
+    # given() over strategies typed Any is untyped to mypy: say what it makes.
+    decorate = cast(Callable[[Callable[..., None]], Callable[[], None]], given(*strategies))
+    short = decorate(body)
     long_settings = settings(max_examples=max(LONG_EXAMPLES, 1), deadline=None,
                              suppress_health_check=[HealthCheck.too_slow])
     long = pytest.mark.fuzz(pytest.mark.skipif(
         not LONG_EXAMPLES, reason="set ZEUS_FSM_FUZZ_EXAMPLES for the long profile")(
-        long_settings(given(*strategies)(body))))
+        long_settings(decorate(body))))
     return short, long
 
 

@@ -220,7 +220,8 @@ def test_unread_loaded_files_never_stop_the_slave_from_serving_s(
 
 def pipe_bytes(fd: int) -> int:
     """How many bytes wait unread in a pipe (FIONREAD)."""
-    return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+    count: int = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+    return count
 
 
 @pytest.fixture(params=DIALECT_NAMES)

@@ -231,7 +231,7 @@ def test_changes_close_together_are_one_restart(start: Start, plan_dir: Path) ->
 
 def drain(start: Start) -> list[Event]:
     """The lines already written (no waiting)."""
-    out = []
+    out: list[Event] = []
     while True:
         try:
             event = start.next_event(0.0)

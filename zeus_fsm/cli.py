@@ -15,10 +15,11 @@ from typing import cast
 import click
 
 from zeus_fsm import __version__
+from zeus_fsm.transport.processes import DIALECT_ENV
 
 DIALECT_OPTION = click.option(
     "--dialect", type=click.Choice(["spec", "zeus"]), default="spec", show_default=True,
-    envvar="ZEUS_FSM_DIALECT", help="Wire dialect: the seed document (spec) or today's Zeus.")
+    envvar=DIALECT_ENV, help="Wire dialect: the seed document (spec) or today's Zeus.")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -13,13 +13,13 @@ case is about (a hang on an unknown identifier is RESULT-5, not just a slow R).
 from __future__ import annotations
 
 import os
-from collections import Counter
 from collections.abc import Callable
 
 import attrs
 
 from zeus_fsm.conformance.driver import Judge, Session, Violation
-from zeus_fsm.protocol.errors import StepTimeout, show_bytes
+from zeus_fsm.protocol.errors import StepTimeout
+from zeus_fsm.protocol.escapes import show_bytes
 from zeus_fsm.protocol.requirements import BOTH, SECTIONS, SPEC, ZEUS, Requirement, requirement
 
 #: The identifier the checker uses for "an action the plan does not have".
@@ -244,7 +244,7 @@ def paths_exist(ctx: CaseContext) -> None:
 
 def paths_once(ctx: CaseContext) -> None:
     for session in _collected_files(ctx):
-        twice = [path for path, count in Counter(session.files).items() if count > 1]
+        twice = session.connection.repeated_files
         if twice:
             raise Violation("FILES-3", f"each loaded file reported once by {session.label}",
                             "reported again: " + ", ".join(show_bytes(p) for p in twice[:5]))

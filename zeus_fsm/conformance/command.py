@@ -12,6 +12,8 @@ from typing import TextIO
 
 import click
 
+from zeus_fsm.transport.processes import DIALECT_ENV
+
 REFERENCE_PLAN = "zeus_fsm.examples.demo:DemoPlan"
 #: Opened when the options are parsed, so an unwritable path is a usage error (exit 2)
 #: before any slave runs, not a crash after the run.
@@ -26,7 +28,7 @@ def reference_slave(dialect: str) -> tuple[str, ...]:
 
 @click.command("check", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--dialect", type=click.Choice(["spec", "zeus"]), default="spec",
-              show_default=True, envvar="ZEUS_FSM_DIALECT",
+              show_default=True, envvar=DIALECT_ENV,
               help="Wire dialect the slave speaks.")
 @click.option("--timeout", type=click.FloatRange(min=0.05), default=5.0, show_default=True,
               help="Seconds each step of the handshake may take.")

@@ -20,36 +20,27 @@ import contextlib
 import functools
 import os
 import signal
-import socket
 import subprocess
 import tempfile
-import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import IO, cast
+from typing import IO, TYPE_CHECKING
 
 import attrs
 
-from zeus_fsm.protocol.dialects import ChannelDecoder, Dialect, PathLineDecoder
-from zeus_fsm.protocol.errors import SHOWN_BYTES, ProtocolError, Role, show_bytes
-from zeus_fsm.protocol.events import (
-    ChannelClosed,
-    Deadline,
-    FdKind,
-    PipeClosed,
-    PipePassed,
-    SocketPassed,
-)
+from zeus_fsm.protocol.connection import SlaveConnection
+from zeus_fsm.protocol.dialects import Dialect
+from zeus_fsm.protocol.errors import ProtocolError
+from zeus_fsm.protocol.escapes import printable, show_bytes
+from zeus_fsm.protocol.events import UNIX_SOCKETS
 from zeus_fsm.protocol.machine import Expectation, Handshake
-from zeus_fsm.protocol.messages import (
-    ActionResult,
-    LoadedFiles,
-    Message,
-    PidIdentifier,
-    SpawnCommand,
-    SpawnSlave,
-)
+from zeus_fsm.protocol.messages import ActionResult, PidIdentifier, SpawnCommand, SpawnSlave
 from zeus_fsm.transport import fds as transport
+from zeus_fsm.transport import processes
+from zeus_fsm.transport.processes import DIALECT_ENV
+
+if TYPE_CHECKING:
+    import socket
 
 #: How long the judge listens for more events before it calls a slave settled.
 QUIET_SECONDS = 0.1
@@ -60,7 +51,6 @@ PIPE_READS_PER_WAKE = 16
 #: How much of the slave's stderr a failure report shows.
 STDERR_TAIL_LINES = 6
 
-_UNIX_SOCKETS = (FdKind.UNIX_STREAM, FdKind.UNIX_DGRAM, FdKind.UNIX_SEQPACKET)
 #: Phases of the handshake before the slave is registered, in order.
 _REGISTERING = ("socket", "pid", "pipe")
 
@@ -81,31 +71,51 @@ class Violation(Exception):
 
 @attrs.define(eq=False)
 class Session:
-    """One slave (the root or a child) as the judge sees it."""
+    """One slave (the root or a child) as the judge sees it: the protocol's connection
+    (which decodes, judges and records) and the judge's handles."""
 
     label: str  # "the root slave" or "the child 'child_ok'"
-    machine: Handshake
+    connection: SlaveConnection
     #: The slave that was sent S for this one (None for the root).
     parent: Session | None = None
     sock: socket.socket | None = None  # the slave's socket, once it arrived
-    decoder: ChannelDecoder | None = None
     pipe_fd: int | None = None
-    pipe_decoder: PathLineDecoder | None = None
     #: pidfd of the slave's process: the spec dialect's only sign of a closed channel.
     exit_fd: int | None = None
     exited: bool = False
-    pid: int | None = None
-    parent_pid: int | None = None
-    identifier: str | None = None
-    result: ActionResult | None = None
-    files: list[bytes] = attrs.Factory(list)
-    files_after_result: list[bytes] = attrs.Factory(list)
-    #: The tail of what the slave's socket delivered, for diagnostics.
-    last_bytes: bytes = b""
+
+    @property
+    def machine(self) -> Handshake:
+        return self.connection.handshake
 
     @property
     def phase(self) -> str:
-        return self.machine.phase
+        return self.connection.phase
+
+    @property
+    def pid(self) -> int | None:
+        return self.connection.pid
+
+    @property
+    def parent_pid(self) -> int | None:
+        return self.connection.parent_pid
+
+    @property
+    def identifier(self) -> str | None:
+        return self.connection.identifier
+
+    @property
+    def result(self) -> ActionResult | None:
+        return self.connection.result
+
+    @property
+    def files(self) -> list[bytes]:
+        """Every path reported, each once (repeats: connection.repeated_files)."""
+        return self.connection.loaded_files
+
+    @property
+    def files_after_result(self) -> list[bytes]:
+        return self.connection.files_after_result
 
 
 @attrs.define
@@ -157,19 +167,18 @@ class Judge:
 
     def _slave_env(self, master_fd: str | None) -> dict[str, str]:
         env = dict(os.environ)
-        env["ZEUS_FSM_DIALECT"] = self.dialect.name  # a convenience; CMD may ignore it
-        env.pop(transport.MASTER_FD_ENV, None)
+        env[DIALECT_ENV] = self.dialect.name  # a convenience; CMD may ignore it
+        env.pop(processes.MASTER_FD_ENV, None)
         if master_fd is not None:
-            env[transport.MASTER_FD_ENV] = master_fd
+            env[processes.MASTER_FD_ENV] = master_fd  # set as is: it may be broken on purpose
         return env
 
     def _launch(self, env: dict[str, str], pass_fds: Sequence[int]) -> _Launched:
         stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
         try:
-            # start_new_session: the slave leads its own process group, killed whole at the end.
-            process = subprocess.Popen(self.command, env=env, pass_fds=tuple(pass_fds),
-                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                       stderr=stderr, start_new_session=True)
+            # A new session: the slave leads its own process group, killed whole at the end.
+            process = processes.start_slave(self.command, env, None, pass_fds=pass_fds,
+                                            stdout=subprocess.DEVNULL, stderr=stderr)
         except OSError as error:
             stderr.close()
             raise SlaveStartError(f"cannot start {' '.join(self.command)!r}: {error}") from None
@@ -190,7 +199,7 @@ class Judge:
                              parent_pid=0 if self.dialect.has_parent_pid else None,
                              pid=pid, uid=os.getuid())
         root = self._new_session("the root slave", expect)
-        root.exit_fd = transport.process_handle(pid)
+        root.exit_fd = processes.process_handle(pid)
         return root
 
     def start_with_bad_env(self, variants: Sequence[str]) -> list[BadEnvOutcome]:
@@ -232,7 +241,7 @@ class Judge:
 
     def _new_session(self, label: str, expect: Expectation,
                      parent: Session | None = None) -> Session:
-        session = Session(label, Handshake(self.dialect, expect), parent)
+        session = Session(label, SlaveConnection(self.dialect, expect), parent)
         self.sessions.append(session)
         self._pending.append(session)
         return session
@@ -246,7 +255,7 @@ class Judge:
             raise ValueError("spec carries one message per datagram: send S one at a time")
         self._require_connected(parent, f"{parent.label} to accept S:{identifier}")
         for _ in range(count):
-            parent.machine.handle(message)  # SPAWN-1: a master bug would raise here
+            parent.connection.feed(message)  # SPAWN-1: a master bug would raise here
         children = [
             self._new_session(f"the child {identifier!r}",
                               Expectation(identifier=identifier,
@@ -262,8 +271,7 @@ class Judge:
         """Send C:<identifier> (Spawn Command) to a connected slave."""
         message = SpawnCommand(identifier)
         self._require_connected(parent, f"{parent.label} to accept C:{identifier}")
-        parent.machine.handle(message)
-        self._send(parent, self.dialect.encode(message), "SPAWN-4")
+        self._send(parent, parent.connection.sending(message), "SPAWN-4")
 
     def _require_connected(self, session: Session, expected: str) -> None:
         if session.phase != "connected":
@@ -301,16 +309,8 @@ class Judge:
                 self._time_out(session)
 
     def _time_out(self, session: Session) -> None:
-        """The step ran out of time: tell the machine, which names the rule (it raises).
-
-        Bytes left in the zeus stream decoder are a frame without its NUL: that, not
-        a missing message, is what went wrong (FRAME-2).
-        """
-        if session.decoder is not None and session.decoder.buffered:
-            raise Violation("FRAME-2", self.expecting,
-                            f"{session.decoder.buffered} byte(s) arrived without a terminating "
-                            f"NUL; the last bytes received: {show_bytes(session.last_bytes)}")
-        session.machine.handle(Deadline(self.timeout))
+        """The step ran out of time: the connection names the rule (it raises)."""
+        session.connection.deadline_passed(self.timeout)
 
     def result(self, session: Session) -> ActionResult:
         """Wait for the session's R (registering first) and return it."""
@@ -416,7 +416,7 @@ class Judge:
         kinds = received.kinds
         sock = None
         peer_pid = peer_uid = None
-        if len(kinds) == 1 and kinds[0] in _UNIX_SOCKETS:
+        if len(kinds) == 1 and kinds[0] in UNIX_SOCKETS:
             sock = transport.adopt_socket(received.keep(0))
             creds = transport.peer_credentials(sock)
             peer_pid, peer_uid = creds.pid, creds.uid
@@ -427,19 +427,18 @@ class Judge:
                 f"{len(kinds)} fd(s) ({', '.join(k.value for k in kinds) or 'none'}) "
                 f"from pid {peer_pid}, payload {show_bytes(received.data)}")
             transport.close_quietly(sock)
-            stray = None if peer_pid is None else transport.process_handle(peer_pid)
+            stray = None if peer_pid is None else processes.process_handle(peer_pid)
             if stray is not None:
                 self._strays.append(stray)
             return
         try:
-            session.machine.handle(SocketPassed(kinds, received.data, peer_pid, peer_uid))
+            session.connection.socket_passed(kinds, received.data, peer_pid, peer_uid)
         except ProtocolError:
             transport.close_quietly(sock)
             raise
         session.sock = sock
-        session.decoder = self.dialect.channel_decoder(Role.SLAVE)
         if session.exit_fd is None and peer_pid is not None:
-            session.exit_fd = transport.process_handle(peer_pid)
+            session.exit_fd = processes.process_handle(peer_pid)
             if session.exit_fd is None and not self.dialect.files_on_pipe:
                 self._on_exit(session)  # it is gone already: its channel has ended
 
@@ -450,7 +449,7 @@ class Judge:
         one S can never pass for the child of a later S; when the parent cannot be
         read (no socket, or the process is gone) the oldest pending one is taken.
         """
-        parent = None if peer_pid is None else parent_pid_of(peer_pid)
+        parent = None if peer_pid is None else processes.parent_pid_of(peer_pid)
         for session in self._pending:
             if session.parent is None or parent is None or session.parent.pid == parent:
                 self._pending.remove(session)
@@ -466,22 +465,11 @@ class Judge:
             if received.eof:
                 self._hang_up(session)
                 return
-            assert session.decoder is not None
-            try:
-                session.last_bytes = (session.last_bytes + received.data)[-SHOWN_BYTES:]
-                messages = session.decoder.feed(received.data)
-            except ProtocolError as error:
-                for message in error.salvaged:
-                    self._deliver(session, cast(Message, message))
-                raise error.with_state(session.machine.describe_state()) from None
-            for message in messages:
-                self._deliver(session, message)
+            session.connection.received(received.data)
             if received.fds:
-                kinds = received.kinds
-                session.machine.handle(PipePassed(kinds))
+                session.connection.fd_passed(received.kinds)
                 session.pipe_fd = received.keep(0)
                 transport.set_nonblocking(session.pipe_fd)
-                session.pipe_decoder = self.dialect.pipe_decoder()
         finally:
             received.close()
 
@@ -490,13 +478,7 @@ class Judge:
         if session.sock is not None:
             transport.close_quietly(session.sock)
             session.sock = None
-        decoder, session.decoder = session.decoder, None
-        if decoder is not None:
-            try:
-                decoder.close()
-            except ProtocolError as error:
-                raise error.with_state(session.machine.describe_state()) from None
-        session.machine.handle(ChannelClosed())
+        session.connection.channel_ended()
 
     def _on_exit(self, session: Session) -> None:
         session.exited = True
@@ -517,22 +499,13 @@ class Judge:
                 break
             kinds = received.kinds
             received.close()  # fds on a spec slave socket are judged by their kinds alone
-            self._feed_datagram(session, received.data, kinds)
+            session.connection.received(received.data)
+            if kinds:
+                session.connection.fd_passed(kinds)
         self._hang_up(session)
 
-    def _feed_datagram(self, session: Session, data: bytes, kinds: tuple[FdKind, ...]) -> None:
-        assert session.decoder is not None
-        try:
-            messages = session.decoder.feed(data)
-        except ProtocolError as error:
-            raise error.with_state(session.machine.describe_state()) from None
-        for message in messages:
-            self._deliver(session, message)
-        if kinds:
-            session.machine.handle(PipePassed(kinds))
-
     def _on_pipe(self, session: Session) -> None:
-        assert session.pipe_fd is not None and session.pipe_decoder is not None
+        assert session.pipe_fd is not None
         for _ in range(PIPE_READS_PER_WAKE):
             chunk = transport.read_pipe(session.pipe_fd)
             if chunk is None:
@@ -540,38 +513,9 @@ class Judge:
             if not chunk:
                 transport.close_quietly(session.pipe_fd)
                 session.pipe_fd = None
-                decoder, session.pipe_decoder = session.pipe_decoder, None
-                try:
-                    decoder.close()
-                except ProtocolError as error:
-                    raise error.with_state(session.machine.describe_state()) from None
-                session.machine.handle(PipeClosed())
+                session.connection.pipe_ended()
                 return
-            try:
-                batch = session.pipe_decoder.feed(chunk)
-            except ProtocolError as error:
-                for message in error.salvaged:
-                    self._deliver(session, cast(Message, message))
-                raise error.with_state(session.machine.describe_state()) from None
-            if batch is not None:
-                self._deliver(session, batch)
-
-    def _deliver(self, session: Session, message: Message) -> None:
-        if isinstance(message, SpawnSlave | SpawnCommand):
-            # The machine is role-agnostic: S and C are the master's to send, never the slave's.
-            raise Violation("FRAME-1", f"P, R or F from {session.label}",
-                            f"it sent {show_bytes(self.dialect.encode(message))}, "
-                            "a master-to-slave message")
-        session.machine.handle(message)
-        if isinstance(message, PidIdentifier):
-            session.pid, session.parent_pid = message.pid, message.parent_pid
-            session.identifier = message.identifier
-        elif isinstance(message, ActionResult):
-            session.result = message
-        elif isinstance(message, LoadedFiles):
-            session.files.extend(message.paths)
-            if session.result is not None:
-                session.files_after_result.extend(message.paths)
+            session.connection.pipe_received(chunk)
 
     # ---- the end ----------------------------------------------------------
 
@@ -582,8 +526,7 @@ class Judge:
     def stderr_tail(self) -> list[str]:
         """The root's last stderr lines, with control characters escaped (safe to print)."""
         text = self.stderr_text().decode("utf-8", "backslashreplace")
-        return ["".join(c if c.isprintable() or c == "\t" else repr(c)[1:-1] for c in line)
-                for line in text.splitlines()[-STDERR_TAIL_LINES:]]
+        return [printable(line) for line in text.splitlines()[-STDERR_TAIL_LINES:]]
 
     def close(self) -> None:
         """Kill the slave's process group (and any slave that left it), close every fd."""
@@ -591,14 +534,14 @@ class Judge:
         handles = [h for h in [s.exit_fd for s in self.sessions] + self._strays
                    if h is not None]
         for handle in handles:
-            transport.signal_process(handle, signal.SIGKILL)
+            processes.signal_process(handle, signal.SIGKILL)
         for launched in self._launched:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(launched.process.pid, signal.SIGKILL)
         for launched in self._launched:
             with contextlib.suppress(subprocess.TimeoutExpired):  # SIGKILL cannot be ignored
                 launched.process.wait(REAP_SECONDS)
-            _wait_group_gone(launched.process.pid, REAP_SECONDS)
+            processes.wait_group_gone(launched.process.pid, REAP_SECONDS)
         # A slave outside the group is not covered by the waits above: its pidfd turns
         # readable once it has died (bounded, like every wait here).
         clock = transport.Clock(REAP_SECONDS)
@@ -624,35 +567,3 @@ class Judge:
 def _phase_left(session: Session, phase: str) -> Callable[[], bool]:
     return lambda: session.phase != phase
 
-
-def parent_pid_of(pid: int) -> int | None:
-    """The OS parent of a process, from /proc (None when it is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat_file:
-            return int(stat_file.read().rsplit(b")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def group_members(pgid: int) -> list[int]:
-    """Pids of live (not zombie) processes in process group `pgid`, from /proc."""
-    members = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as stat_file:
-                fields = stat_file.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        state, group = fields[0], int(fields[2])
-        if group == pgid and state not in (b"Z", b"X"):
-            members.append(int(entry))
-    return members
-
-
-def _wait_group_gone(pgid: int, seconds: float) -> None:
-    """Grandchildren killed with the group die a moment later; wait for it (bounded)."""
-    end = time.monotonic() + seconds
-    while group_members(pgid) and time.monotonic() < end:
-        time.sleep(0.005)

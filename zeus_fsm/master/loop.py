@@ -49,33 +49,34 @@ from zeus_fsm.master.session import SlaveSession
 from zeus_fsm.protocol.dialects import Dialect, get_dialect
 from zeus_fsm.protocol.errors import ChannelClosed as ChannelClosedError
 from zeus_fsm.protocol.errors import CredentialsMismatch, ProtocolError, Role, UnexpectedEvent
-from zeus_fsm.protocol.events import FdKind
+from zeus_fsm.protocol.events import UNIX_SOCKETS, FdKind
 from zeus_fsm.protocol.machine import Expectation
 from zeus_fsm.protocol.messages import ActionResult, SpawnSlave
 from zeus_fsm.transport.fds import (
-    MASTER_FD_ENV,
     Clock,
     adopt_socket,
     close_quietly,
     master_socketpair,
     peer_credentials,
-    process_group_members,
-    process_group_of,
-    process_handle,
     read_pipe,
     receive,
     send_bounded,
     set_nonblocking,
-    signal_process,
     wait_readable,
 )
+from zeus_fsm.transport.processes import (
+    process_group_members,
+    process_group_of,
+    process_handle,
+    signal_process,
+    start_slave,
+)
 
-if TYPE_CHECKING:  # sockets are transport.py's business; here only a type
+if TYPE_CHECKING:  # sockets are the transport's business; here only a type
     import socket
 
 __all__ = ["Master", "SlaveSession"]
 
-_SOCKET_KINDS = frozenset({FdKind.UNIX_STREAM, FdKind.UNIX_DGRAM, FdKind.UNIX_SEQPACKET})
 #: Reads per fd per loop round: enough to batch a burst, small enough to stay fair.
 _READS_PER_ROUND = 256
 #: How long a SIGKILLed process may take to be confirmed gone.
@@ -151,10 +152,7 @@ class Master:
             root.restart(expect)  # lifecycle `reset`: the same session, a new process
         else:
             root = self._new_session(self.dialect.root_identifier, None, expect)
-        env = {**self.env, MASTER_FD_ENV: str(self._their_end.fileno())}
-        process = subprocess.Popen(self.command, pass_fds=[self._their_end.fileno()], env=env,
-                                   cwd=self.cwd, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)
+        process = start_slave(self.command, self.env, self._their_end.fileno(), cwd=self.cwd)
         root.process, root.pid = process, process.pid
         expect.pid = process.pid
         root.started_at = time.monotonic()
@@ -407,7 +405,7 @@ class Master:
                                  Direction.RECEIVED, Channel.MASTER, received.data, kinds))
         sock = None
         peer_pid = peer_uid = None
-        if len(received.fds) == 1 and kinds[0] in _SOCKET_KINDS:
+        if len(received.fds) == 1 and kinds[0] in UNIX_SOCKETS:
             sock = adopt_socket(received.keep())
             creds = peer_credentials(sock)
             peer_pid, peer_uid = creds.pid, creds.uid
@@ -503,18 +501,23 @@ class Master:
             finally:
                 received.close()
             if received.eof:
-                self._close_channel(session)
-                if not session.stopping:  # an EOF the master caused is not the slave's news
-                    # zeus: paths still in the pipe were reported before the hang-up;
-                    # read them before the Handshake judges it (it may break the session).
-                    for _ in range(_READS_PER_ROUND):
-                        if not self._read_pipe(session):
-                            break
-                    session.channel_ended()
+                self._hung_up(session)
                 break
         if datagrams:
             session.feed_datagrams(datagrams)
         return got
+
+    def _hung_up(self, session: SlaveSession) -> None:
+        """The slave socket reached EOF."""
+        self._close_channel(session)
+        if session.stopping:  # an EOF the master caused is not the slave's news
+            return
+        # zeus: paths still in the pipe were reported before the hang-up;
+        # read them before the Handshake judges it (it may break the session).
+        for _ in range(_READS_PER_ROUND):
+            if not self._read_pipe(session):
+                break
+        session.channel_ended()
 
     def _on_pipe(self, session: SlaveSession) -> None:
         with self._guarded(session):

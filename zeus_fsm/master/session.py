@@ -1,17 +1,17 @@
-"""One slave as the master sees it: decoders, Handshake, lifecycle and what was reported.
+"""One slave as the master holds it: its protocol connection, lifecycle and OS handles.
 
-Sans-I/O: the Master reads bytes and fds and hands them here; this module
-decodes them, feeds the Handshake (which decides), keeps the lifecycle in
-step with the handshake's phase, and records pid, result and loaded files.
-It never touches an fd; the handles it holds are owned and closed by the Master.
+The decoding and judging is the protocol's SlaveConnection (shared with the
+checker); this module adds what only a running master has: the lifecycle kept
+in step with the handshake's phase, the bounded wait the slave is in, the
+observer events, and the handles (socket, pipe, pidfd, process) that the
+Master owns and closes.
 """
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -23,29 +23,19 @@ from zeus_fsm.master.observe import (
     ObservedEvent,
     SessionRef,
 )
-from zeus_fsm.protocol.dialects import ChannelDecoder, Dialect, PathLineDecoder
-from zeus_fsm.protocol.errors import ProtocolError, Role, UnexpectedEvent
-from zeus_fsm.protocol.events import (
-    ChannelClosed,
-    Deadline,
-    Event,
-    FdKind,
-    PipeClosed,
-    PipePassed,
-    SocketPassed,
-)
+from zeus_fsm.protocol.connection import SlaveConnection
+from zeus_fsm.protocol.dialects import Dialect
+from zeus_fsm.protocol.errors import ProtocolError
+from zeus_fsm.protocol.events import Event, FdKind
 from zeus_fsm.protocol.lifecycle import Lifecycle
 from zeus_fsm.protocol.machine import Expectation, Handshake
-from zeus_fsm.protocol.messages import (
-    ActionResult,
-    LoadedFiles,
-    Message,
-    PidIdentifier,
-    SpawnCommand,
-    SpawnSlave,
-)
+from zeus_fsm.protocol.messages import ActionResult, PidIdentifier
 from zeus_fsm.protocol.tables import TransitionSpec
 from zeus_fsm.transport.fds import Clock
+
+if TYPE_CHECKING:
+    import socket
+    import subprocess
 
 #: Handshake phases that wait for the slave's next step (bounded by step_timeout).
 STEP_PHASES = frozenset({"socket", "pid", "pipe", "action"})
@@ -68,15 +58,11 @@ class SlaveSession:
     #: Where observed events go; None: no observer, so no event objects are built at all.
     emit: Callable[[ObservedEvent], None] | None = attrs.field(default=None, repr=False)
 
-    handshake: Handshake = attrs.field(init=False, repr=False)
+    connection: SlaveConnection = attrs.field(init=False, repr=False)
     lifecycle: Lifecycle = attrs.field(init=False, repr=False)
     pid: int | None = None
     #: SO_PEERCRED pid of the slave's socket: the process the master signals.
     peer_pid: int | None = None
-    loaded_files: list[bytes] = attrs.Factory(list)
-    #: How many reported paths were already in loaded_files (FILES-3 says report once).
-    duplicate_files: int = 0
-    result: ActionResult | None = None
     errors: list[ProtocolError] = attrs.Factory(list)
     #: The root's exit status once reaped (children are reaped by their parent slave).
     exit_status: int | None = None
@@ -99,15 +85,9 @@ class SlaveSession:
     deadline: Clock | None = attrs.field(default=None, repr=False)
     deadline_for: str = attrs.field(default="", repr=False)
 
-    _seen: set[bytes] = attrs.field(factory=set, repr=False)
-    _channel_decoder: ChannelDecoder = attrs.field(init=False, repr=False)
-    _pipe_decoder: PathLineDecoder | None = attrs.field(init=False, repr=False)
-
     def __attrs_post_init__(self) -> None:
-        self.handshake = Handshake(self.dialect, self.expect, on_transition=self._moved)
+        self.connection = self._connect(self.expect)
         self.lifecycle = Lifecycle(on_transition=self._lifecycle_moved)
-        self._channel_decoder = self.dialect.channel_decoder(Role.SLAVE)
-        self._pipe_decoder = self.dialect.pipe_decoder() if self.dialect.files_on_pipe else None
 
     def restart(self, expect: Expectation) -> None:
         """Make a stopped session ready to boot a new process (lifecycle `reset`).
@@ -116,11 +96,8 @@ class SlaveSession:
         """
         self.lifecycle.fire("reset")
         self.expect = expect
-        self.handshake = Handshake(self.dialect, expect, on_transition=self._moved)
-        self._channel_decoder = self.dialect.channel_decoder(Role.SLAVE)
-        self._pipe_decoder = self.dialect.pipe_decoder() if self.dialect.files_on_pipe else None
-        self.pid = self.peer_pid = self.result = self.exit_status = None
-        self.loaded_files, self._seen, self.duplicate_files = [], set(), 0
+        self.connection = self._connect(expect)
+        self.pid = self.peer_pid = self.exit_status = None
         self.errors = []
         self.exited = self.stopping = False
         self.started_at = self.registered_at = self.result_at = None
@@ -130,7 +107,28 @@ class SlaveSession:
         self.deadline, self.deadline_for = None, ""
         self.boots += 1
 
+    def _connect(self, expect: Expectation) -> SlaveConnection:
+        return SlaveConnection(self.dialect, expect,
+                               on_event=self._fed if self.emit is not None else None,
+                               on_accepted=self._accepted, on_transition=self._moved)
+
     # ---- reading ------------------------------------------------------------
+
+    @property
+    def handshake(self) -> Handshake:
+        return self.connection.handshake
+
+    @property
+    def result(self) -> ActionResult | None:
+        return self.connection.result
+
+    @property
+    def loaded_files(self) -> list[bytes]:
+        return self.connection.loaded_files
+
+    @property
+    def duplicate_files(self) -> int:
+        return self.connection.duplicate_files
 
     @property
     def parent_pid(self) -> int:
@@ -158,81 +156,45 @@ class SlaveSession:
         who = f"pid {self.pid}" if self.pid else f"session {self.session_id}"
         return f"slave {self.identifier or '(root)'!s} ({who})"
 
-    # ---- feeding ------------------------------------------------------------
+    # ---- feeding (the connection decodes and judges; see protocol/connection.py) -----
 
     def feed(self, event: Event) -> None:
-        """Hand one event to the Handshake (it raises on a broken rule), then record it."""
-        if self.emit is not None:
-            self.emit(HandshakeFed(time.monotonic(), self.ref(), event))
-        self.handshake.handle(event)
-        if isinstance(event, LoadedFiles):
-            self._record_files(event.paths)
-        elif isinstance(event, ActionResult):
-            self.result = event
-            self.result_at = time.monotonic()
-        elif isinstance(event, PidIdentifier):
-            self.pid = event.pid
-            self.registered_at = time.monotonic()
-        self._follow_handshake()
+        self.connection.feed(event)
 
     def feed_socket(self, kinds: tuple[FdKind, ...], payload: bytes,
                     peer_pid: int | None, peer_uid: int | None) -> None:
         self.peer_pid = peer_pid
-        self.feed(SocketPassed(kinds, payload, peer_pid, peer_uid))
+        self.connection.socket_passed(kinds, payload, peer_pid, peer_uid)
 
     def feed_datagrams(self, datagrams: Iterable[bytes]) -> None:
-        """spec: the datagrams of one read round; consecutive F paths become one batch."""
-        messages: list[Message] = []
-        try:
-            for datagram in datagrams:
-                messages.extend(self._channel_decoder.feed(datagram))
-        except ProtocolError:
-            self._feed_messages(messages)
-            raise
-        self._feed_messages(messages)
+        """spec: the datagrams of one read round, fed as one round."""
+        self.connection.datagrams(datagrams)
 
     def feed_stream(self, data: bytes) -> None:
         """zeus: bytes read from the NUL-framed stream."""
-        try:
-            messages = self._channel_decoder.feed(data)
-        except ProtocolError as error:
-            self._feed_messages(_messages(error.salvaged))
-            raise
-        self._feed_messages(messages)
+        self.connection.received(data)
 
     def feed_pipe(self, data: bytes) -> None:
         """zeus: bytes read from the loaded-files pipe: one batch per read."""
-        assert self._pipe_decoder is not None
-        try:
-            batch = self._pipe_decoder.feed(data)
-        except ProtocolError as error:
-            self._feed_messages(_messages(error.salvaged))
-            raise
-        if batch is not None:
-            self.feed(batch)
+        self.connection.pipe_received(data)
 
     def fd_passed(self, kinds: tuple[FdKind, ...]) -> None:
-        """An fd arrived on the slave socket (zeus: its pipe; spec: a fault)."""
-        self.feed(PipePassed(kinds))
+        self.connection.fd_passed(kinds)
 
     def channel_ended(self) -> None:
-        """The slave socket reached EOF (zeus) or the slave exited (spec)."""
-        self._channel_decoder.close()  # a frame cut short is FRAME-2
-        self.feed(ChannelClosed())
+        self.connection.channel_ended()
 
     def pipe_ended(self) -> None:
-        assert self._pipe_decoder is not None
-        self._pipe_decoder.close()
-        self.feed(PipeClosed())
+        self.connection.pipe_ended()
 
     def deadline_passed(self) -> None:
         """The bounded wait ran out: the Handshake names the step (it raises)."""
         seconds = self.deadline.seconds if self.deadline else 0.0
         self.deadline = None
-        self.feed(Deadline(seconds))
+        self.connection.deadline_passed(seconds)
 
     def record_error(self, error: ProtocolError) -> None:
-        error.with_state(self.handshake.describe_state())  # decoders do not know the state
+        error.with_state(self.handshake.describe_state())
         self.errors.append(error)
         if self.emit is not None:
             self.emit(ErrorRecorded(time.monotonic(), self.ref(), error))
@@ -267,27 +229,17 @@ class SlaveSession:
 
     # ---- internals ------------------------------------------------------------
 
-    def _feed_messages(self, messages: list[Message]) -> None:
-        """Messages decoded from the slave. S and C are the master's: the Handshake blames
-        whoever its tables say sends a trigger, so a slave's S is stopped here, as the
-        slave's fault."""
-        for message in _batched(messages):
-            if isinstance(message, SpawnSlave | SpawnCommand):
-                letter = "S" if isinstance(message, SpawnSlave) else "C"
-                raise UnexpectedEvent(f"the slave sent {letter}, which only the master sends",
-                                      culprit=Role.SLAVE, requirement="FRAME-1",
-                                      state=self.handshake.describe_state(),
-                                      data=self.dialect.encode(message))
-            self.feed(message)
+    def _fed(self, event: Event) -> None:
+        assert self.emit is not None
+        self.emit(HandshakeFed(time.monotonic(), self.ref(), event))
 
-    def _record_files(self, paths: tuple[bytes, ...]) -> None:
-        seen = self._seen
-        for path in paths:
-            if path in seen:
-                self.duplicate_files += 1
-            else:
-                seen.add(path)
-                self.loaded_files.append(path)
+    def _accepted(self, event: Event) -> None:
+        if isinstance(event, PidIdentifier):
+            self.pid = event.pid
+            self.registered_at = time.monotonic()
+        elif isinstance(event, ActionResult):
+            self.result_at = time.monotonic()
+        self._follow_handshake()
 
     def _follow_handshake(self) -> None:
         """Keep the lifecycle in step with the handshake's phase."""
@@ -312,23 +264,3 @@ class SlaveSession:
             self.emit(LifecycleMoved(time.monotonic(), self.ref(), before, trigger, after,
                                      spec))
 
-
-def _messages(salvaged: tuple[object, ...]) -> list[Message]:
-    return [m for m in salvaged if isinstance(m, Message)]
-
-
-def _batched(messages: list[Message]) -> list[Message]:
-    """Merge runs of consecutive LoadedFiles into one batch (one Handshake event per read)."""
-    out: list[Message] = []
-    run: list[bytes] = []
-    for message in messages:
-        if isinstance(message, LoadedFiles):
-            run.extend(message.paths)
-            continue
-        if run:
-            out.append(LoadedFiles(tuple(run)))
-            run = []
-        out.append(message)
-    if run:
-        out.append(LoadedFiles(tuple(run)))
-    return out

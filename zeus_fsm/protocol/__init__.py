@@ -15,3 +15,54 @@ and the machines do not know which side they play. Modules, one job each:
 - lifecycle.py     one slave process as the master sees it (unbooted .. stopped)
 - connection.py    one slave's connection as a master sees it: decoders + Handshake
 """
+
+from zeus_fsm.protocol.connection import SlaveConnection
+from zeus_fsm.protocol.dialects import DIALECT_NAMES, Dialect, get_dialect
+from zeus_fsm.protocol.errors import ProtocolError, Role
+from zeus_fsm.protocol.events import (
+    ChannelClosed,
+    Deadline,
+    Event,
+    FdKind,
+    PipeClosed,
+    PipePassed,
+    SocketPassed,
+)
+from zeus_fsm.protocol.lifecycle import Lifecycle
+from zeus_fsm.protocol.machine import Expectation, Handshake
+from zeus_fsm.protocol.messages import (
+    ActionResult,
+    LoadedFiles,
+    Message,
+    PidIdentifier,
+    SpawnCommand,
+    SpawnSlave,
+)
+from zeus_fsm.protocol.requirements import REQUIREMENTS, Requirement
+
+__all__ = [
+    "DIALECT_NAMES",
+    "REQUIREMENTS",
+    "ActionResult",
+    "ChannelClosed",
+    "Deadline",
+    "Dialect",
+    "Event",
+    "Expectation",
+    "FdKind",
+    "Handshake",
+    "Lifecycle",
+    "LoadedFiles",
+    "Message",
+    "PidIdentifier",
+    "PipeClosed",
+    "PipePassed",
+    "ProtocolError",
+    "Requirement",
+    "Role",
+    "SlaveConnection",
+    "SocketPassed",
+    "SpawnCommand",
+    "SpawnSlave",
+    "get_dialect",
+]

@@ -11,12 +11,12 @@ a ProtocolError (MalformedMessage) that names the sender and the requirement.
 
 from __future__ import annotations
 
-import socket
 from typing import Final, Literal
 
 import attrs
 
 from zeus_fsm.protocol.errors import FrameTooLarge, MalformedMessage, Role
+from zeus_fsm.protocol.events import FdKind
 from zeus_fsm.protocol.messages import (
     LETTERS,
     ActionResult,
@@ -70,7 +70,7 @@ class Dialect:
 
     name: DialectName
     #: The socket type of the slave's own socketpair (SOCKET-3 / SOCKET-4).
-    slave_socket_type: int
+    slave_socket_kind: FdKind
     #: The requirement that names that type.
     socket_type_requirement: str
     #: The identifier the root slave sends in P (PID-3 / PID-4).
@@ -323,7 +323,7 @@ class PathLineDecoder:
 
 SPEC_DIALECT: Final = Dialect(
     name="spec",
-    slave_socket_type=socket.SOCK_DGRAM,
+    slave_socket_kind=FdKind.UNIX_DGRAM,
     socket_type_requirement="SOCKET-3",
     root_identifier="",
     identifier_requirement="PID-3",
@@ -335,7 +335,7 @@ SPEC_DIALECT: Final = Dialect(
 
 ZEUS_DIALECT: Final = Dialect(
     name="zeus",
-    slave_socket_type=socket.SOCK_STREAM,
+    slave_socket_kind=FdKind.UNIX_STREAM,
     socket_type_requirement="SOCKET-4",
     root_identifier="boot",
     identifier_requirement="PID-4",

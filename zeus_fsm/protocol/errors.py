@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import enum
 
-#: How many bytes of offending input an error message shows.
-SHOWN_BYTES = 80
+from zeus_fsm.protocol.escapes import show_bytes
 
 
 class Role(enum.Enum):
@@ -19,13 +18,6 @@ class Role(enum.Enum):
 
     SLAVE = "slave"
     MASTER = "master"
-
-
-def show_bytes(data: bytes, limit: int = SHOWN_BYTES) -> str:
-    """Render bytes for a human: repr, cut to `limit` bytes with the total length."""
-    if len(data) <= limit:
-        return repr(bytes(data))
-    return f"{bytes(data[:limit])!r}... ({len(data)} bytes in all)"
 
 
 class ProtocolError(Exception):

@@ -26,6 +26,10 @@ class FdKind(enum.Enum):
     OTHER = "other file type"
 
 
+#: The fd kinds that are AF_UNIX sockets (what a master socket or a slave socket must be).
+UNIX_SOCKETS = frozenset({FdKind.UNIX_STREAM, FdKind.UNIX_DGRAM, FdKind.UNIX_SEQPACKET})
+
+
 @attrs.frozen
 class SocketPassed:
     """A datagram on the master socket carried the slave's own socket (or what claims to be)."""

@@ -473,7 +473,7 @@ class Handshake:
         return True
 
     def _guard_socket_type_matches_dialect(self, event: SocketPassed) -> bool:
-        wanted = FdKind.UNIX_STREAM if self.dialect.files_on_pipe else FdKind.UNIX_DGRAM
+        wanted = self.dialect.slave_socket_kind
         if event.kinds[0] is not wanted:
             raise BadDescriptor(f"expected an {wanted.value}, got: {event.kinds[0].value}",
                                 culprit=Role.SLAVE,

@@ -31,6 +31,7 @@ import attrs
 from zeus_fsm.protocol.dialects import DIALECT_NAMES, Dialect, get_dialect
 from zeus_fsm.protocol.errors import BadEnvironment, ProtocolError, Role, UnexpectedEvent
 from zeus_fsm.protocol.events import (
+    UNIX_SOCKETS,
     ChannelClosed,
     Deadline,
     Event,
@@ -51,9 +52,10 @@ from zeus_fsm.protocol.messages import (
 )
 from zeus_fsm.slave.tracking import FileTracker
 from zeus_fsm.transport import fds as transport
+from zeus_fsm.transport import processes
+from zeus_fsm.transport.processes import DIALECT_ENV
 
 DEFAULT_PLAN = "zeus_fsm.examples.demo:DemoPlan"
-DIALECT_ENV = "ZEUS_FSM_DIALECT"
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -73,7 +75,6 @@ PIPE_PAYLOAD = b"\0"
 #: the command machine stays off the slave's start-up path).
 RUNNER_PAYLOAD = b"\0"
 
-_UNIX_SOCKETS = (FdKind.UNIX_DGRAM, FdKind.UNIX_STREAM, FdKind.UNIX_SEQPACKET)
 
 
 def log(message: str) -> None:
@@ -90,7 +91,7 @@ def log(message: str) -> None:
 
 def master_socket_from_env(environ: Mapping[str, str]) -> socket.socket:
     """SOCKET-5: the inherited master socket, or BadEnvironment saying what is wrong."""
-    env = transport.MASTER_FD_ENV
+    env = processes.MASTER_FD_ENV
     raw = environ.get(env)
     if raw is None:
         raise BadEnvironment(f"{env} is not set")
@@ -101,7 +102,7 @@ def master_socket_from_env(environ: Mapping[str, str]) -> socket.socket:
     if fd < 0 or not transport.fd_is_open(fd):
         raise BadEnvironment(f"{env}={fd} is not an open file descriptor (closed)")
     kind = transport.fd_kind(fd)
-    if kind not in _UNIX_SOCKETS:
+    if kind not in UNIX_SOCKETS:
         raise BadEnvironment(f"{env}={fd} is a {kind.value}, not an AF_UNIX socket")
     return transport.adopt_socket(fd)
 
@@ -118,7 +119,7 @@ def watch_master(master: socket.socket) -> int | None:
         return None
     if pid <= 0 or pid == os.getpid():
         return None
-    return transport.process_handle(pid)
+    return processes.process_handle(pid)
 
 
 @attrs.define
@@ -231,7 +232,7 @@ class Slave:
 
     def send_socket(self) -> None:
         """Step 1: a new socketpair; `remote` goes to the master, one fd in one datagram."""
-        local, remote = transport.slave_socketpair(self.dialect.slave_socket_type)
+        local, remote = transport.slave_socketpair(self.dialect.slave_socket_kind)
         self.local = local
         try:
             peer = transport.peer_credentials(remote)
@@ -538,7 +539,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m zeus_fsm.slave",
         description="The Python reference slave of the Zeus handshake. The master starts it "
-                    f"with {transport.MASTER_FD_ENV} naming the inherited master socket.")
+                    f"with {processes.MASTER_FD_ENV} naming the inherited master socket.")
     parser.add_argument("--plan", default=DEFAULT_PLAN, metavar="MODULE:CLASS",
                         help=f"the plan: one method per identifier (default {DEFAULT_PLAN})")
     parser.add_argument("--dialect", default=os.environ.get(DIALECT_ENV, "spec"),

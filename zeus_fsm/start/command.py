@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from zeus_fsm.transport.processes import DIALECT_ENV
+
 #: The bundled config: the demo plan's tree (see zeus_fsm/examples/zeus.json).
 DEFAULT_CONFIG = Path(__file__).parent / "examples" / "zeus.json"
 
@@ -14,7 +16,7 @@ DEFAULT_CONFIG = Path(__file__).parent / "examples" / "zeus.json"
 @click.command("start")
 @click.argument("config", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--dialect", type=click.Choice(["spec", "zeus"]), default="spec",
-              show_default=True, envvar="ZEUS_FSM_DIALECT", help="Wire dialect.")
+              show_default=True, envvar=DIALECT_ENV, help="Wire dialect.")
 @click.option("--json-status", is_flag=True,
               help="Print one JSON line per state change on stdout (for scripts and tests).")
 @click.option("--debounce", "debounce_ms", type=click.IntRange(10, 10_000), default=300,
@@ -33,7 +35,7 @@ def start_command(config: Path | None, dialect: str, json_status: bool, debounce
     from zeus_fsm.start.config import ConfigError, load
     from zeus_fsm.start.supervisor import Supervisor
     from zeus_fsm.start.view import JsonStatus, LiveTable, PlainLines, StatusView
-    from zeus_fsm.transport.fds import become_subreaper
+    from zeus_fsm.transport.processes import become_subreaper
 
     path = config or DEFAULT_CONFIG
     try:

@@ -4,7 +4,7 @@
         -> wait (master loop, woken by slaves, the watcher or a signal)
         -> restart what the changed files ask for -> ...
 
-The Tree decides (tree.py); the Master talks to the slaves (master.py); this
+The Tree decides (start/tree.py); the Master talks to the slaves (master/loop.py); this
 module only carries facts between them. Each node's lifecycle follows the
 master's: the Master's observer reports every LifecycleMoved of a session and
 the node whose process that session is follows it. Restarting the root means
@@ -33,17 +33,14 @@ from zeus_fsm.transport.fds import (
     close_quietly,
     drain_waker,
     make_waker,
-    process_group_members,
-    reap_zombie_children,
     wake,
 )
+from zeus_fsm.transport.processes import DIALECT_ENV, process_group_members, reap_zombie_children
 
 #: The longest the loop sleeps with nothing to do (it wakes at once for any news).
 HEARTBEAT = 1.0
 #: How often a stopped slave's parent is checked for having reaped it (seconds).
 REAP_POLL = 0.002
-#: Environment variable the reference slave reads its dialect from.
-DIALECT_ENV = "ZEUS_FSM_DIALECT"
 
 EXIT_OK = 0
 EXIT_CANNOT_START = 1

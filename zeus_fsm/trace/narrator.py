@@ -8,7 +8,7 @@ sentence from requirements.py), and the elapsed time. The first protocol
 violation stops the narration with the same diagnostic `check` gives
 (requirement, Expected, Actual); the run then only cleans up.
 
-The recorded events also feed `trace_views.py` (the sequence diagram of this
+The recorded events also feed `trace/views.py` (the sequence diagram of this
 run, and the state diagram with the path taken).
 """
 
@@ -36,13 +36,14 @@ from zeus_fsm.master.observe import (
     SessionRef,
     WireEvent,
 )
+from zeus_fsm.master.session import SlaveSession
 from zeus_fsm.protocol import machine
 from zeus_fsm.protocol.dialects import Dialect
 from zeus_fsm.protocol.errors import MalformedMessage, ProtocolError
+from zeus_fsm.protocol.escapes import escape_bytes
 from zeus_fsm.protocol.requirements import SECTIONS, requirement
-from zeus_fsm.slave.reference import DIALECT_ENV
 from zeus_fsm.trace.views import reads_consumed, rows_fired
-from zeus_fsm.views.sequence import escape_bytes
+from zeus_fsm.transport.processes import DIALECT_ENV
 
 #: The reference slave's demo children (zeus_fsm/examples/demo.py).
 DEMO_CHILDREN: Final = ("child_ok", "child_fail", "child_lazy")
@@ -230,6 +231,15 @@ def _has_all(wanted: frozenset[bytes], files: list[bytes]) -> bool:
     return wanted <= set(files)
 
 
+def _settle(master: Master, session: SlaveSession,
+            expected_files: Mapping[str, frozenset[bytes]] | None, action: str) -> None:
+    wanted = (expected_files or {}).get(action)
+    if wanted and session.lifecycle.live:
+        master.wait_files(session, partial(_has_all, wanted))
+    if session.lifecycle.state == "crashed":
+        master.wait_stopped(session)
+
+
 @attrs.frozen
 class TraceRun:
     events: tuple[ObservedEvent, ...]
@@ -240,7 +250,8 @@ class TraceRun:
 def run_trace(command: Sequence[str], dialect: Dialect, children: Sequence[str],
               write: Callable[[str], None], step_timeout: float = 5.0,
               linger: float = DEFAULT_LINGER,
-              expected_files: Mapping[str, frozenset[bytes]] | None = None) -> TraceRun:
+              expected_files: Mapping[str, frozenset[bytes]] | None = None,
+              one_at_a_time: bool = False) -> TraceRun:
     """Boot the root, spawn `children` from it, listen `linger` seconds more, close.
 
     `expected_files` (per identifier) are waited for before that, each wait
@@ -258,10 +269,14 @@ def run_trace(command: Sequence[str], dialect: Dialect, children: Sequence[str],
     with Master(command, dialect, step_timeout=step_timeout, observer=narrator,
                 env=env) as master:
         root = master.boot_root()
+        if one_at_a_time:
+            _settle(master, root, expected_files, "boot")  # the root's action, in both dialects
         for identifier in children:
             if narrator.violation is not None or not root.ok:
                 break
-            master.spawn(root, identifier)
+            child = master.spawn(root, identifier)
+            if one_at_a_time:
+                _settle(master, child, expected_files, identifier)
         for session in master.sessions:
             wanted = (expected_files or {}).get(session.identifier)
             if wanted and narrator.violation is None and session.lifecycle.live:

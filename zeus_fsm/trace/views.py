@@ -21,11 +21,12 @@ from zeus_fsm.master.observe import (
 )
 from zeus_fsm.protocol.dialects import get_dialect
 from zeus_fsm.protocol.errors import MalformedMessage
+from zeus_fsm.protocol.escapes import escape_bytes
 from zeus_fsm.protocol.events import ChannelClosed, Deadline, PipeClosed, SocketPassed
 from zeus_fsm.protocol.machine import TRIGGERS, transitions_for
 from zeus_fsm.protocol.messages import LoadedFiles, Message
 from zeus_fsm.protocol.tables import TransitionSpec
-from zeus_fsm.views.sequence import Arrow, Item, Note, Participant, escape_bytes, render
+from zeus_fsm.views.sequence import Arrow, Item, Note, Participant, render
 from zeus_fsm.views.state import BROKEN, Highlight, to_dot
 
 #: How much of a payload one arrow shows.

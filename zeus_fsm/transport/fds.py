@@ -1,4 +1,4 @@
-"""The only module that touches sockets and file descriptors.
+"""File descriptors: sockets, SCM_RIGHTS, credentials, pipes, bounded waits.
 
 It makes socketpairs and pipes, passes and receives fds (SCM_RIGHTS), reads
 SO_PEERCRED and SO_TYPE, and waits with a deadline. It reports facts (what an
@@ -12,11 +12,9 @@ caller explicitly (`Received.keep`) or closed.
 from __future__ import annotations
 
 import array
-import errno
 import fcntl
 import os
 import select
-import signal
 import socket
 import stat
 import struct
@@ -28,8 +26,6 @@ import attrs
 
 from zeus_fsm.protocol.events import FdKind
 
-#: Environment variable naming the master socket's fd in a slave.
-MASTER_FD_ENV = "ZEUS_MASTER_FD"
 #: How many fds one receive accepts; more than one is already a fault.
 MAX_FDS = 8
 #: Bytes read at most per receive: one FRAME-3 message plus one, to spot oversize.
@@ -54,9 +50,14 @@ def master_socketpair() -> tuple[socket.socket, socket.socket]:
     return ours, theirs
 
 
-def slave_socketpair(sock_type: int) -> tuple[socket.socket, socket.socket]:
-    """A slave's own socketpair (local, remote) of the dialect's type."""
-    return socket.socketpair(socket.AF_UNIX, sock_type)
+#: The socket type that makes each kind of AF_UNIX socket.
+SOCKET_TYPES = {FdKind.UNIX_STREAM: socket.SOCK_STREAM, FdKind.UNIX_DGRAM: socket.SOCK_DGRAM,
+                FdKind.UNIX_SEQPACKET: socket.SOCK_SEQPACKET}
+
+
+def slave_socketpair(kind: FdKind) -> tuple[socket.socket, socket.socket]:
+    """A slave's own socketpair (local, remote) of the dialect's kind."""
+    return socket.socketpair(socket.AF_UNIX, SOCKET_TYPES[kind])
 
 
 def make_pipe() -> tuple[int, int]:
@@ -222,22 +223,6 @@ def drain_waker(read_end: int) -> bytes:
     return b"".join(chunks)
 
 
-def process_handle(pid: int) -> int | None:
-    """A pidfd that becomes readable when the process exits (None if it is already gone).
-
-    The spec dialect's SOCK_DGRAM socketpair gives no end-of-file when the peer
-    closes, so the master watches the slave's process instead.
-    """
-    try:
-        return os.pidfd_open(pid)
-    except ProcessLookupError:
-        return None
-    except OSError as error:  # pragma: no cover - kernels before 5.3
-        if error.errno == errno.ENOSYS:
-            return None
-        raise
-
-
 def adopt_socket(fd: int) -> socket.socket:
     """Wrap a received socket fd (ownership moves to the returned object)."""
     return socket.socket(fileno=fd)
@@ -253,76 +238,6 @@ def send_bounded(sock: socket.socket, data: bytes, timeout: float) -> None:
         sock.sendall(data)
     finally:
         sock.settimeout(None)
-
-
-def signal_process(handle: int, signum: int) -> bool:
-    """Signal a process through its pidfd (no pid-reuse race); False if it is gone."""
-    try:
-        signal.pidfd_send_signal(handle, signum)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def process_group_of(pid: int) -> int | None:
-    try:
-        return os.getpgid(pid)
-    except ProcessLookupError:
-        return None
-
-
-def process_group_members(pgid: int, zombies: bool = False) -> list[int]:
-    """The pids of the processes in a process group, from /proc (zombies only if asked)."""
-    members = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as file:
-                stat_line = file.read()
-        except OSError:  # it exited while we looked
-            continue
-        fields = stat_line[stat_line.rindex(b")") + 2:].split()  # state ppid pgrp ...
-        if int(fields[2]) == pgid and (zombies or fields[0] != b"Z"):
-            members.append(int(entry))
-    return members
-
-
-def become_subreaper() -> bool:
-    """PR_SET_CHILD_SUBREAPER: orphans of the processes this one started (a slave whose
-    parent slave died) become its children, for it to reap, instead of init's."""
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
-    except (OSError, AttributeError):
-        return False
-
-
-_PR_SET_CHILD_SUBREAPER = 36
-
-
-def reap_zombie_children(keep: Iterable[int] = ()) -> list[int]:
-    """Reap this process's exited children except `keep` (those someone waits on, such as
-    a Popen's); the pids reaped. Never blocks."""
-    keep = set(keep)
-    me = str(os.getpid()).encode()
-    reaped = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) in keep:
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as file:
-                stat_line = file.read()
-        except OSError:
-            continue
-        fields = stat_line[stat_line.rindex(b")") + 2:].split()  # state ppid ...
-        if fields[0] == b"Z" and fields[1] == me:
-            with suppress(ChildProcessError):
-                if os.waitpid(int(entry), os.WNOHANG)[0]:
-                    reaped.append(int(entry))
-    return reaped
 
 
 def close_quietly(fd: int | socket.socket | None) -> None:

@@ -1,6 +1,6 @@
 """The master's view of one slave process, drawn from lifecycle.py's tables.
 
-Same rules as diagrams.py: every state, transition and rejection comes from
+Same rules as views/state.py: every state, transition and rejection comes from
 `LIFECYCLE_STATES`, `LIFECYCLE_TRANSITIONS` and `LIFECYCLE_REJECTIONS`, in
 table order. The catch-all rejections ("any other state") are one note, not
 an edge from every state.

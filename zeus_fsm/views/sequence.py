@@ -20,6 +20,7 @@ import attrs
 
 from zeus_fsm.protocol import command, command_wire
 from zeus_fsm.protocol.dialects import ZEUS_DIALECT, Dialect, get_dialect
+from zeus_fsm.protocol.escapes import escape_bytes
 from zeus_fsm.protocol.messages import (
     ActionResult,
     CommandPid,
@@ -39,22 +40,6 @@ CHILD_OK_PID: Final = 4628
 CHILD_FAIL_PID: Final = 4631
 MASTER_FD: Final = 3
 EXAMPLE_ERROR: Final = "RuntimeError: child_fail failed on purpose\n"
-
-
-def escape_bytes(data: bytes) -> str:
-    """Bytes as text a reader can paste back into `zeus-fsm decode`.
-
-    Printable ASCII stays; `\\0`, `\\n`, `\\t`, `\\r`, `\\\\` and `\\xNN` stand
-    for the rest, so NULs and newlines are visible.
-    """
-    named = {0: "\\0", 10: "\\n", 9: "\\t", 13: "\\r", 92: "\\\\"}
-    out: list[str] = []
-    for index, byte in enumerate(data):
-        shown = named.get(byte) or (chr(byte) if 32 <= byte < 127 else f"\\x{byte:02x}")
-        if byte == 0 and data[index + 1:index + 2].isdigit():
-            shown = "\\x00"  # "\\0" then a digit would read back as an octal escape
-        out.append(shown)
-    return "".join(out)
 
 
 @attrs.frozen

@@ -211,7 +211,8 @@ def _dot_states(shape: Shape, parent: str | None, mark: Highlight, indent: str) 
         if shape.is_composite(name):
             out += _dot_cluster(shape, name, mark, indent)
             continue
-        attrs_: list[str] = [f"label={html_lines(_node_label(spec))}"]
+        attrs_: list[str] = [f"label={html_lines(_node_label(spec))}",
+                             f"id={dot_id(state_element_id(name))}"]
         if spec.terminal:
             attrs_.append("peripheries=2")
         if name == BROKEN:
@@ -234,7 +235,7 @@ def _dot_cluster(shape: Shape, name: str, mark: Highlight, indent: str) -> list[
         style = 'style="rounded,filled", fillcolor="#f4f6fa", color="#333333", fontsize=12'
         title = f"<b>{html_text(short_name(name))}</b><br/>{html_lines(html_text(wrap(doc, 60)))}"
     out = [f"{indent}subgraph {dot_id('cluster_' + name)} {{",
-           f"{indent}  graph [{style}, label=<{title}>];"]
+           f"{indent}  graph [{style}, id={dot_id(state_element_id(name))}, label=<{title}>];"]
     if region:  # a region starts at its own initial dot
         start_dot = dot_id("start_" + name)
         out.append(f'{indent}  {start_dot} [shape=circle, width=0.13, fixedsize=true,'
@@ -282,7 +283,8 @@ def _dot_transitions(shape: Shape, mark: Highlight) -> list[str]:
             loops.setdefault(row.source, []).append(row)
             continue
         taken = (row.source, row.trigger, row.dest) in mark.steps
-        edge = [f"label=<<b>{html_text(row.trigger)}</b> {html_text(row.requirement)}>"]
+        edge = [f"label=<<b>{html_text(row.trigger)}</b> {html_text(row.requirement)}>",
+                f"id={dot_id(edge_element_id(row))}"]
         if shape.is_composite(row.dest):
             edge.append(f"lhead={dot_id('cluster_' + row.dest)}")
         out.append(f"  {dot_id(row.source)} -> {dot_id(_entry_node(shape, row.dest))}"
@@ -299,8 +301,8 @@ def _dot_transitions(shape: Shape, mark: Highlight) -> list[str]:
         style = _taken(any(taken_rows))
         if len(rows) > 1:  # the label colours its own lines
             style = [part.replace(f', fontcolor="{_HIGHLIGHT}"', "") for part in style]
-        out.append(f"  {dot_id(source)} -> {dot_id(source)}"
-                   f" [{', '.join([f'label=<{label}>', *style])}];")
+        loop = [f"label=<{label}>", _id(loop_element_id(source)), *style]
+        out.append(f"  {dot_id(source)} -> {dot_id(source)} [{', '.join(loop)}];")
     return out
 
 
@@ -324,23 +326,56 @@ def _dot_rejections(shape: Shape, mark: Highlight) -> list[str]:
             style = [*style[1:], "style=bold", "penwidth=2.6"]
         if not shape.is_composite(source):
             label = "<br/>".join(html_text(line) for line in lines)
-            out.append(f"  {dot_id(source)} -> {dot_id(BROKEN)}"
-                       f" [{', '.join([f'label=<{label}>', *style])}];")
+            edge = [f"label=<{label}>", _id(rejection_element_id(source)), *style]
+            out.append(f"  {dot_id(source)} -> {dot_id(BROKEN)} [{', '.join(edge)}];")
             continue
         label = "".join(html_text(line) + '<br align="left"/>' for line in lines)
         note = dot_id(_note_id(source))
         out.append(f'  {note} [shape=note, style=filled, fillcolor="#fffaf0",'
+                   f' {_id(rejection_element_id(source, "note"))},'
                    f' color="{_FAILED}", fontcolor="{_FAILED}", fontsize=9,'
                    f' label=<<b>rejected in {html_text(source)}</b><br align="left"/>{label}>];')
-        into_note = [f"ltail={dot_id('cluster_' + source)}", "arrowhead=none", *style]
+        into_note = [f"ltail={dot_id('cluster_' + source)}", "arrowhead=none",
+                     _id(rejection_element_id(source, "in")), *style]
         out.append(f"  {dot_id(shape.initial_leaf(source))} -> {note}"
                    f" [{', '.join(into_note)}];")
-        out.append(f"  {note} -> {dot_id(BROKEN)} [{', '.join(style)}];")
+        out.append(f"  {note} -> {dot_id(BROKEN)}"
+                   f" [{', '.join([_id(rejection_element_id(source, 'out')), *style])}];")
     return out
 
 
 def _note_id(state: str) -> str:
     return "rejected_" + state
+
+
+def _id(element_id: str) -> str:
+    return f"id={dot_id(element_id)}"
+
+
+# Stable SVG element ids (Graphviz's `id` attribute), so a page can find and
+# highlight a state or an edge of the rendered diagram by its table name.
+
+
+def state_element_id(state: str) -> str:
+    """A state's node, or a composite state's cluster."""
+    return f"state-{state}"
+
+
+def edge_element_id(row: TransitionSpec) -> str:
+    """A transition's edge; internal transitions share their state's loop."""
+    if row.dest == "=":
+        return loop_element_id(row.source)
+    return f"edge-{row.source}-{row.trigger}-{row.dest}"
+
+
+def loop_element_id(state: str) -> str:
+    return f"loop-{state}"
+
+
+def rejection_element_id(top_state: str, part: str = "") -> str:
+    """The dashed edge to `broken` from a top-level state (a composite's has a note:
+    parts "in", "note" and "out")."""
+    return f"reject-{top_state}" + (f"-{part}" if part else "")
 
 
 # --------------------------------------------------------------------------

@@ -60,10 +60,15 @@ class Model:
         return outcome
 
     def _step(self, what: str) -> str | None:
-        phase, registered = self.phase, self.phase in (
-            "action", "connected", "command", "crashed", "closed")
-        if phase == "broken":
+        if self.phase == "broken":
             return ERROR
+        if self.phase in ("socket", "pid", "pipe"):
+            return self._registering(what)
+        return self._registered(what)
+
+    def _registering(self, what: str) -> str | None:
+        """socket -> pid -> [pipe, zeus] -> action: each step only by its own event."""
+        phase = self.phase
         if (phase, what) == ("socket", "socket"):
             self.phase = "pid"
         elif (phase, what) == ("pid", "pid"):
@@ -71,7 +76,13 @@ class Model:
             self.files_open = not self.zeus
         elif (phase, what) == ("pipe", "pipe") and self.zeus:
             self.phase, self.files_open = "action", True
-        elif what == "command" and phase == "connected" and self.zeus:
+        else:
+            return ERROR
+        return None
+
+    def _registered(self, what: str) -> str | None:
+        phase = self.phase
+        if what == "command" and phase == "connected" and self.zeus:
             self.phase = "command"  # zeus: a runner's socket must answer C
         elif what == "runner" and phase == "command":
             self.phase = "connected"
@@ -79,14 +90,14 @@ class Model:
             pass  # the child registers on the master socket, not on this stream
         elif what in ("ok", "fail") and phase == "action":
             self.phase = "connected" if what == "ok" else "crashed"
-        elif (what == "files" and registered and self.files_open) or (
+        elif (what == "files" and self.files_open) or (
                 what in ("spawn", "command") and phase == "connected"):
             pass  # accepted; nothing changes
         elif what == "hangup" and phase in ("connected", "crashed"):
             self.phase = "closed"
             if not self.zeus:  # spec: the one channel carried the files too
                 self.files_open = False
-        elif what == "pipeclose" and self.zeus and registered and self.files_open:
+        elif what == "pipeclose" and self.zeus and self.files_open:
             self.files_open = False
         elif what == "timeout" and phase in ("connected", "closed"):
             return CALLER_BUG  # nothing was being waited for

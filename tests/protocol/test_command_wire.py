@@ -64,7 +64,7 @@ def test_arguments_of_the_real_wire() -> None:
     (lambda: CommandPid(5, 0), "FRAME-4"),
     (lambda: ExitStatus(256), "CMD-7"),
     (lambda: ExitStatus(-1), "CMD-7"),
-    (lambda: ExitStatus("3"), "CMD-7"),
+    (lambda: ExitStatus("3"), "CMD-7"),  # type: ignore[arg-type]
     (lambda: CommandArguments((b"a\0b",)), "CMD-4"),
     (lambda: CommandArguments(("text",)), "CMD-4"),  # type: ignore[arg-type]
 ])

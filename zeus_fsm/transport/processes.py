@@ -1,0 +1,142 @@
+"""Processes: the environment a slave is started with, starting it, pidfds, signals, groups.
+
+Facts from the OS (who is alive, in which group, whose child); decisions stay with
+the callers' machines. Every wait here is bounded.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import suppress
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported when used: the slave's start-up never starts a process
+    import subprocess
+
+#: Environment variable naming the master socket's fd in a slave.
+MASTER_FD_ENV = "ZEUS_MASTER_FD"
+#: Environment variable naming the wire dialect (a convenience for slaves and the CLI).
+DIALECT_ENV = "ZEUS_FSM_DIALECT"
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def start_slave(command: Sequence[str], env: Mapping[str, str], master_fd: int | None, *,
+                cwd: str | None = None, stdout: int | IO[bytes] | None = None,
+                stderr: int | IO[bytes] | None = None,
+                pass_fds: Sequence[int] = ()) -> subprocess.Popen[bytes]:
+    """Start a slave command in a new session (it leads its own process group, so the
+    whole tree can be signalled), with `master_fd` inherited as ZEUS_MASTER_FD (None:
+    `env` says what ZEUS_MASTER_FD is, if anything: the checker breaks it on purpose)."""
+    import subprocess
+
+    env = dict(env)
+    fds = list(pass_fds)
+    if master_fd is not None:
+        env[MASTER_FD_ENV] = str(master_fd)
+        fds.append(master_fd)
+    return subprocess.Popen(list(command), env=env, cwd=cwd, pass_fds=tuple(fds),
+                            stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+                            start_new_session=True)
+
+
+def process_handle(pid: int) -> int | None:
+    """A pidfd that becomes readable when the process exits (None if it is already gone).
+
+    The spec dialect's SOCK_DGRAM socketpair gives no end-of-file when the peer
+    closes, so the master watches the slave's process instead.
+    """
+    try:
+        return os.pidfd_open(pid)
+    except ProcessLookupError:
+        return None
+    except OSError as error:  # pragma: no cover - kernels before 5.3
+        if error.errno == errno.ENOSYS:
+            return None
+        raise
+
+
+def signal_process(handle: int, signum: int) -> bool:
+    """Signal a process through its pidfd (no pid-reuse race); False if it is gone."""
+    try:
+        signal.pidfd_send_signal(handle, signum)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def process_group_of(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
+
+
+def process_group_members(pgid: int, zombies: bool = False) -> list[int]:
+    """The pids of the processes in a process group, from /proc (zombies only if asked)."""
+    members = []
+    for entry in os.listdir("/proc"):
+        fields = _stat_fields(entry) if entry.isdigit() else None
+        if fields is not None and int(fields[2]) == pgid and (zombies or fields[0] != b"Z"):
+            members.append(int(entry))
+    return members
+
+
+def become_subreaper() -> bool:
+    """PR_SET_CHILD_SUBREAPER: orphans of the processes this one started (a slave whose
+    parent slave died) become its children, for it to reap, instead of init's."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def reap_zombie_children(keep: Iterable[int] = ()) -> list[int]:
+    """Reap this process's exited children except `keep` (those someone waits on, such as
+    a Popen's); the pids reaped. Never blocks."""
+    keep = set(keep)
+    me = str(os.getpid()).encode()
+    reaped = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in keep:
+            continue
+        fields = _stat_fields(entry)
+        if fields is not None and fields[0] == b"Z" and fields[1] == me:
+            with suppress(ChildProcessError):
+                if os.waitpid(int(entry), os.WNOHANG)[0]:
+                    reaped.append(int(entry))
+    return reaped
+
+
+def parent_pid_of(pid: int) -> int | None:
+    """The OS parent of a process, from /proc (None when it is gone)."""
+    fields = _stat_fields(pid)
+    return None if fields is None else int(fields[1])
+
+
+def wait_group_gone(pgid: int, seconds: float) -> bool:
+    """Grandchildren killed with their group die a moment later: wait for it (bounded).
+    Nothing signals that, so this looks at /proc every few milliseconds."""
+    end = time.monotonic() + seconds
+    while process_group_members(pgid):
+        if time.monotonic() >= end:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def _stat_fields(pid: int | str) -> list[bytes] | None:
+    """/proc/PID/stat after the command name: state ppid pgrp ... (None when gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            stat_line = file.read()
+        return stat_line[stat_line.rindex(b")") + 2:].split()
+    except (OSError, ValueError):  # it exited while we looked
+        return None
