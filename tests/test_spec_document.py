@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from zeus_fsm.cli import main
+from zeus_fsm.protocol.client import CLIENT_REJECTIONS, CLIENT_TRANSITIONS
 from zeus_fsm.protocol.command import COMMAND_REJECTIONS, COMMAND_TRANSITIONS
 from zeus_fsm.protocol.dialects import MAX_MESSAGE, MAX_PATH_LINE
 from zeus_fsm.protocol.machine import REJECTIONS, TRANSITIONS
@@ -60,9 +61,9 @@ def parse(doc: str) -> tuple[list[tuple[str, str]], dict[str, Documented], list[
 
 
 HEADINGS, DOCUMENTED, DUPLICATES = parse(DOC)
-#: The rows of both machines: the handshake's and the command's (their states differ).
-ALL_TRANSITIONS = (*TRANSITIONS, *COMMAND_TRANSITIONS)
-ALL_REJECTIONS = (*REJECTIONS, *COMMAND_REJECTIONS)
+#: The rows of every machine: the handshake's, the command's and the client's.
+ALL_TRANSITIONS = (*TRANSITIONS, *COMMAND_TRANSITIONS, *CLIENT_TRANSITIONS)
+ALL_REJECTIONS = (*REJECTIONS, *COMMAND_REJECTIONS, *CLIENT_REJECTIONS)
 
 
 def dialects_word(dialects: frozenset[str]) -> str:
@@ -124,9 +125,10 @@ def test_every_requirement_the_tables_cite_exists() -> None:
 def test_decoder_enforcement_matches_the_vectors() -> None:
     """A requirement the doc says the decoder enforces has an invalid vector, and back."""
     cited: set[str] = set()
-    for name in ("spec", "zeus"):
+    for name in ("spec", "zeus", "client"):
         doc = json.loads((REPO / "spec" / "vectors" / f"{name}.json").read_text("utf-8"))
         for section in ("invalid", "pipe_invalid", "runner_invalid", "header_invalid",
+                        "request_invalid", "reply_invalid",
                         "arguments_invalid"):
             cited |= {entry["requirement"] for entry in doc.get(section, [])}
     claimed = {rid for rid, d in DOCUMENTED.items()

@@ -18,6 +18,7 @@ class Role(enum.Enum):
 
     SLAVE = "slave"
     MASTER = "master"
+    CLIENT = "client"  # the `zeus` client of the command path (CLIENT-n rules)
 
 
 class ProtocolError(Exception):

@@ -23,6 +23,7 @@ class FdKind(enum.Enum):
     FIFO = "pipe (FIFO)"
     FIFO_WRITE_END = "write end of a pipe (FIFO)"  # nothing can be read from it
     REGULAR_FILE = "regular file"
+    TERMINAL = "terminal (a pty or tty character device)"
     OTHER = "other file type"
 
 

@@ -207,6 +207,57 @@ class CommandArguments:
 
 CommandMessage = RunnerHeader | CommandPid | ExitStatus
 
+# --------------------------------------------------------------------------
+# The client path: a client and the master, on the master's `.zeus.sock`
+# --------------------------------------------------------------------------
+
+
+def _command_name(_inst: Any, attribute: attrs.Attribute[str], value: str) -> None:
+    if not isinstance(value, str) or not value:
+        raise FieldError("CLIENT-1", f"{attribute.name} must be non-empty text")
+    if "\0" in value:
+        raise FieldError("CLIENT-1", f"{attribute.name} {value!r} contains NUL")
+
+
+def _argc_count(_inst: Any, attribute: attrs.Attribute[int], value: int) -> None:
+    if type(value) is not int or not 0 <= value <= MAX_ARGC:
+        raise FieldError("CLIENT-1", f"{attribute.name} {value!r} is not a count from 0 to "
+                                     f"{MAX_ARGC}")
+
+
+def _started_pid(_inst: Any, attribute: attrs.Attribute[int], value: int) -> None:
+    if type(value) is not int or not 0 <= value <= PID_MAX:
+        raise FieldError("CLIENT-4", f"{attribute.name} {value!r} is not 0 or a pid from 1 "
+                                     f"to {PID_MAX}")
+
+
+@attrs.frozen
+class CommandRequest:
+    """`T:<argc>:<client_pid>:<command>`: a client asks the master to run a command.
+
+    argc counts the arguments after the command; they follow on the arguments fd.
+    """
+
+    argc: int = attrs.field(validator=_argc_count)
+    client_pid: int = attrs.field(validator=_pid)
+    command: str = attrs.field(validator=_command_name)
+
+
+@attrs.frozen
+class CommandStarted:
+    """`<pid>`: the master tells the client the command's pid; 0 means the slave that
+    provides it has crashed (its error text follows on the client's stdout)."""
+
+    pid: int = attrs.field(validator=_started_pid)
+
+    @property
+    def crashed(self) -> bool:
+        return self.pid == 0
+
+
+ClientMessage = CommandRequest | CommandStarted | ExitStatus
+
+
 #: Wire letter of each message type (the same in both dialects).
 LETTERS: dict[type[Any], bytes] = {
     PidIdentifier: b"P",
@@ -245,3 +296,13 @@ def command_to_json(message: CommandMessage | CommandArguments) -> dict[str, obj
         return {"type": "exit_status", "code": message.code}
     return {"type": "arguments",
             "args": [a.decode("utf-8", "surrogateescape") for a in message.args]}
+
+
+def client_to_json(message: ClientMessage) -> dict[str, object]:
+    """A JSON-ready dict of a client-path message."""
+    if isinstance(message, CommandRequest):
+        return {"type": "request", "argc": message.argc, "client_pid": message.client_pid,
+                "command": message.command}
+    if isinstance(message, CommandStarted):
+        return {"type": "started", "pid": message.pid}
+    return {"type": "exit_status", "code": message.code}

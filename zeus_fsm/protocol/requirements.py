@@ -36,9 +36,10 @@ SECTIONS: dict[str, str] = {
     "7": "Failure and shutdown",
     "8": "Framing",
     "9": "Commands",
+    "10": "Clients",
 }
 
-_S, _M = Role.SLAVE, Role.MASTER
+_S, _M, _C = Role.SLAVE, Role.MASTER, Role.CLIENT
 
 REQUIREMENTS: tuple[Requirement, ...] = (
     # 1. Socket
@@ -195,6 +196,41 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement("CMD-12", "SHOULD", "9", _S,
                 "An uncaught error in the command is printed on its stderr as the language "
                 "prints it, and gives exit status 1.", ZEUS),
+    # 10. Clients: the `zeus` client and the master on .zeus.sock (both dialects)
+    Requirement("CLIENT-1", "MUST", "10", _C,
+                "A client connects to the master's AF_UNIX SOCK_STREAM socket and sends "
+                "T:<argc>:<client_pid>:<command> first: argc counts the arguments after the "
+                "command, client_pid is its own pid (SO_PEERCRED of the connection), and the "
+                "command is a name or alias the master knows."),
+    Requirement("CLIENT-2", "MUST", "10", _C,
+                "Right after T the client sends one end of a new AF_UNIX SOCK_STREAM "
+                "socketpair, on one NUL byte, and writes each argument followed by a NUL to "
+                "its other end, then closes it."),
+    Requirement("CLIENT-3", "MUST", "10", _C,
+                "Then the client sends its stdout fd (also the command's stdin) and its "
+                "stderr fd, each a terminal or an AF_UNIX SOCK_STREAM socket, each alone on "
+                "one NUL byte, and sends nothing more."),
+    Requirement("CLIENT-4", "MUST", "10", _M,
+                "The master answers with the command's pid, <pid> NUL-terminated, once the "
+                "command has sent its P; a request for a slave that is still booting waits "
+                "for it, for a bounded time."),
+    Requirement("CLIENT-5", "MUST", "10", _M,
+                "When the command ends the master sends its exit status <code> "
+                "(NUL-terminated, 0 to 255) and closes the connection and every fd of that "
+                "command."),
+    Requirement("CLIENT-6", "MUST", "10", _M,
+                "When the slave that provides the command has crashed, the master answers "
+                "pid 0, writes that slave's error text to the client's stdout fd, sends "
+                "status 1 and closes, at once."),
+    Requirement("CLIENT-7", "MUST", "10", _M,
+                "When a client goes away, the master ends its command (if one runs) and "
+                "frees what it held; other clients are not affected."),
+    Requirement("CLIENT-8", "MUST", "10", _M,
+                "A command the master does not know ends the connection at once, without a "
+                "pid; the client says so and exits non-zero."),
+    Requirement("CLIENT-9", "MUST", "10", _M,
+                "Only the user who runs the master may use it: the socket file is mode 0600 "
+                "and a connection whose SO_PEERCRED uid is another user's is closed unread."),
 )
 
 BY_ID: dict[str, Requirement] = {r.id: r for r in REQUIREMENTS}

@@ -71,6 +71,8 @@ def fd_kind(fd: int) -> FdKind:
         mode = os.fstat(fd).st_mode
     except OSError:
         return FdKind.OTHER
+    if stat.S_ISCHR(mode) and os.isatty(fd):
+        return FdKind.TERMINAL
     if stat.S_ISFIFO(mode):
         # A write-only end is a FIFO too, but reading it fails (EBADF).
         writable_only = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY
