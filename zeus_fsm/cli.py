@@ -171,5 +171,9 @@ from zeus_fsm.start.command import start_command  # noqa: E402
 
 main.add_command(start_command)
 
+from zeus_fsm.start.run_command import run_command  # noqa: E402
+
+main.add_command(run_command)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

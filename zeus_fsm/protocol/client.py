@@ -133,11 +133,13 @@ CLIENT_REJECTIONS: Final[tuple[RejectionSpec, ...]] = (
     RejectionSpec("vanish", "crashed", "CLIENT-7", "the client went away before its status"),
     RejectionSpec("vanish", "*", "CLIENT-2",
                   "the client closed the connection before its request was complete"),
-    RejectionSpec("close", "starting", "CLIENT-8",
-                  "the master closed the connection without a pid: it provides no such "
-                  "command"),
-    RejectionSpec("close", "*", "CLIENT-5",
+    RejectionSpec("close", "running", "CLIENT-5",
                   "the master closed the connection before the exit status"),
+    RejectionSpec("close", "crashed", "CLIENT-6",
+                  "the master closed the connection before the crashed slave's status"),
+    RejectionSpec("close", "*", "CLIENT-8",
+                  "the master closed the connection without a pid: it provides no such "
+                  "command (or refused this user)"),
     RejectionSpec("request", "*", "CLIENT-1", "T comes once, first"),
     RejectionSpec("fd", "*", "CLIENT-3", "three fds come, right after T"),
     RejectionSpec("pid", "*", "CLIENT-4", "the pid comes once, after the three fds"),
