@@ -103,3 +103,23 @@ def _stop(folder: Path, wrapper: subprocess.Popen[bytes]) -> None:
         os.killpg(wrapper.pid, signal.SIGKILL)  # the session we made: nothing else
     with suppress(subprocess.TimeoutExpired):
         wrapper.wait(5.0)
+    # Everything the run caused (master, slaves, runners, commands) has the folder as
+    # its working directory: none of it may outlive the master's stop.
+    end = time.monotonic() + READY_SECONDS
+    while (left := processes_in(folder)) and time.monotonic() < end:
+        time.sleep(0.05)
+    for pid in left:
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes of the run survived the master's stop: {left}"
+
+
+def processes_in(folder: Path) -> list[int]:
+    """Live pids whose working directory is `folder` (zombies have none to read)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with suppress(OSError):
+                if os.readlink(f"/proc/{entry}/cwd") == str(folder.resolve()):
+                    found.append(int(entry))
+    return found
