@@ -24,7 +24,7 @@ from zeus_fsm.protocol.errors import ProtocolError
 from zeus_fsm.protocol.events import FdKind, PipePassed, SocketPassed
 from zeus_fsm.protocol.messages import ActionResult, PidIdentifier, SpawnCommand
 from zeus_fsm.slave.reference import Slave, World
-from zeus_fsm.transport.commands import read_to_eof
+from zeus_fsm.transport.drain import read_to_eof
 
 PLAN = """
 import sys

@@ -49,7 +49,7 @@ from zeus_fsm.protocol.errors import (
 from zeus_fsm.protocol.events import ClientFdsPassed, CommandEnded, RunnerPassed
 from zeus_fsm.protocol.machine import Handshake
 from zeus_fsm.protocol.messages import CommandPid, ExitStatus, RunnerHeader, SpawnCommand
-from zeus_fsm.transport import commands as processes
+from zeus_fsm.transport import drain, processes
 from zeus_fsm.transport import fds as transport
 
 #: Each wait for the master: the header, each fd, the arguments' end of file; and each send.
@@ -174,12 +174,12 @@ class _Runner:
     def receive_arguments(self, argc: int) -> tuple[bytes, ...]:
         arguments_fd = self.client_fds.pop(0)
         try:
-            data = processes.read_to_eof(arguments_fd, STEP_TIMEOUT,
+            data = drain.read_to_eof(arguments_fd, STEP_TIMEOUT,
                                          command_wire.MAX_ARGUMENT_BYTES)
         except TimeoutError:
             raise StepTimeout(f"the arguments fd gave no end of file within {STEP_TIMEOUT:g} s",
                               culprit=Role.MASTER, requirement="CMD-4") from None
-        except processes.TooMuchData as error:
+        except drain.TooMuchData as error:
             raise FrameTooLarge(str(error), culprit=Role.MASTER, requirement="CMD-4") from None
         finally:
             os.close(arguments_fd)
@@ -202,7 +202,7 @@ class _Runner:
         self.machine.handle(CommandPid(pid, self.setup.slave_pid))  # the command sends it
         code = self.wait_command(pid, client_pid)
         self.machine.handle(CommandEnded())
-        processes.drain_output([out_fd, err_fd], DRAIN_TIMEOUT)
+        drain.drain_output([out_fd, err_fd], DRAIN_TIMEOUT)
         for fd in self.client_fds:
             os.close(fd)
         self.client_fds.clear()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 import signal
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -140,3 +141,44 @@ def _stat_fields(pid: int | str) -> list[bytes] | None:
         return stat_line[stat_line.rindex(b")") + 2:].split()
     except (OSError, ValueError):  # it exited while we looked
         return None
+
+
+def process_exists(pid: int) -> bool:
+    """Whether a process with this pid runs (of any user). A zombie does not: it has
+    exited, only its parent has not collected its status yet."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's: it exists
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            stat_line = file.read()
+    except OSError:
+        return True  # no /proc to ask: kill() said it exists
+    return stat_line[stat_line.rindex(b")") + 2:][:1] != b"Z"
+
+
+
+def wait_exit(handle: int, timeout: float) -> bool:
+    """Whether the process behind a pidfd exited within `timeout` seconds."""
+    poller = select.poll()
+    poller.register(handle, select.POLLIN)
+    return bool(poller.poll(max(0, int(timeout * 1000))))
+
+
+def exit_status(wait_status: int) -> int:
+    """A waitpid status as a shell reports it: the exit code, or 128+N after signal N."""
+    if os.WIFSIGNALED(wait_status):
+        return 128 + os.WTERMSIG(wait_status)
+    return os.waitstatus_to_exitcode(wait_status) & 0xFF
+
+
+def kill_group(pgid: int, signum: int = signal.SIGKILL) -> bool:
+    """Signal a process group; False when it no longer exists (or is not ours to signal)."""
+    try:
+        os.killpg(pgid, signum)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True

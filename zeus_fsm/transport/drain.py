@@ -1,7 +1,8 @@
-"""OS helpers of the command path: bounded reads of the client's fds, output queues, processes.
+"""Output of the command path: bounded reads of the client's fds to their end, and
+whether what was written has been read (so no output is lost at the end).
 
-Like fds.py this module reports facts (bytes read, bytes still queued, whether a
-process exists, how a process ended) and decides nothing about what they mean.
+Like fds.py this module reports facts (bytes read, bytes still queued) and decides
+nothing about what they mean.
 Every wait is bounded by its caller's timeout.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 import fcntl
 import os
 import select
-import signal
 import struct
 import termios
 import time
@@ -73,51 +73,3 @@ def drain_output(fds: list[int], timeout: float) -> bool:
         if time.monotonic() >= end:
             return False
         time.sleep(_DRAIN_TICK)
-
-
-def process_exists(pid: int) -> bool:
-    """Whether a process with this pid runs (of any user). A zombie does not: it has
-    exited, only its parent has not collected its status yet."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # another user's: it exists
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as file:
-            stat_line = file.read()
-    except OSError:
-        return True  # no /proc to ask: kill() said it exists
-    return stat_line[stat_line.rindex(b")") + 2:][:1] != b"Z"
-
-
-def process_handle(pid: int) -> int | None:
-    """A pidfd that turns readable when the process exits; None if it is already gone."""
-    try:
-        return os.pidfd_open(pid)
-    except ProcessLookupError:
-        return None
-
-
-def wait_exit(handle: int, timeout: float) -> bool:
-    """Whether the process behind a pidfd exited within `timeout` seconds."""
-    poller = select.poll()
-    poller.register(handle, select.POLLIN)
-    return bool(poller.poll(max(0, int(timeout * 1000))))
-
-
-def exit_status(wait_status: int) -> int:
-    """A waitpid status as a shell reports it: the exit code, or 128+N after signal N."""
-    if os.WIFSIGNALED(wait_status):
-        return 128 + os.WTERMSIG(wait_status)
-    return os.waitstatus_to_exitcode(wait_status) & 0xFF
-
-
-def kill_group(pgid: int, signum: int = signal.SIGKILL) -> bool:
-    """Signal a process group; False when it no longer exists (or is not ours to signal)."""
-    try:
-        os.killpg(pgid, signum)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True

@@ -1,4 +1,4 @@
-"""transport/commands.py: bounded reads to EOF, output queues, process facts, exit statuses."""
+"""transport/processes.py: bounded reads to EOF, output queues, process facts, exit statuses."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from zeus_fsm.transport import commands
+from zeus_fsm.transport import drain, processes
 
 
 def test_read_to_eof_reads_everything_across_writes() -> None:
@@ -26,7 +26,7 @@ def test_read_to_eof_reads_everything_across_writes() -> None:
 
         writer = threading.Thread(target=write)
         writer.start()
-        assert commands.read_to_eof(ours.fileno(), 5, 100) == b"a\0b c\0\0"
+        assert drain.read_to_eof(ours.fileno(), 5, 100) == b"a\0b c\0\0"
         writer.join()
 
 
@@ -35,37 +35,37 @@ def test_read_to_eof_is_bounded_in_time_and_size() -> None:
     with ours, theirs:
         started = time.monotonic()
         with pytest.raises(TimeoutError):
-            commands.read_to_eof(ours.fileno(), 0.1, 100)
+            drain.read_to_eof(ours.fileno(), 0.1, 100)
         assert time.monotonic() - started < 1
         theirs.sendall(b"x" * 101)
-        with pytest.raises(commands.TooMuchData):
-            commands.read_to_eof(ours.fileno(), 1, 100)
+        with pytest.raises(drain.TooMuchData):
+            drain.read_to_eof(ours.fileno(), 1, 100)
 
 
 def test_unsent_bytes_and_drain() -> None:
     ours, theirs = socket.socketpair()
     with ours, theirs:
-        assert commands.unsent_bytes(ours.fileno()) == 0
+        assert drain.unsent_bytes(ours.fileno()) == 0
         ours.sendall(b"12345")
-        queued = commands.unsent_bytes(ours.fileno())
+        queued = drain.unsent_bytes(ours.fileno())
         assert queued is not None and queued >= 5  # AF_UNIX counts the buffers' memory
-        assert not commands.drain_output([ours.fileno()], 0.05)
+        assert not drain.drain_output([ours.fileno()], 0.05)
         threading.Timer(0.05, lambda: theirs.recv(10)).start()
-        assert commands.drain_output([ours.fileno()], 2)
+        assert drain.drain_output([ours.fileno()], 2)
 
 
 def test_process_exists_and_a_zombie_does_not() -> None:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     try:
         deadline = time.monotonic() + 5
-        while commands.process_exists(child.pid) and time.monotonic() < deadline:
+        while processes.process_exists(child.pid) and time.monotonic() < deadline:
             time.sleep(0.01)  # it exits; unreaped, it is a zombie
-        assert not commands.process_exists(child.pid)
+        assert not processes.process_exists(child.pid)
         assert os.path.exists(f"/proc/{child.pid}")  # still there, as a zombie
     finally:
         child.wait(5)
-    assert commands.process_exists(os.getpid())
-    assert commands.process_exists(1)  # another user's or ours: it exists
+    assert processes.process_exists(os.getpid())
+    assert processes.process_exists(1)  # another user's or ours: it exists
 
 
 def test_exit_status_is_a_shells() -> None:
@@ -74,18 +74,18 @@ def test_exit_status_is_a_shells() -> None:
                             128 + signal.SIGTERM)):
         pid = os.spawnv(os.P_NOWAIT, argv[0], argv)
         _, status = os.waitpid(pid, 0)
-        assert commands.exit_status(status) == expected
+        assert processes.exit_status(status) == expected
 
 
 def test_process_handle_and_wait_exit() -> None:
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.2)"])
-    handle = commands.process_handle(child.pid)
+    handle = processes.process_handle(child.pid)
     assert handle is not None
     try:
-        assert not commands.wait_exit(handle, 0)
-        assert commands.wait_exit(handle, 5)
+        assert not processes.wait_exit(handle, 0)
+        assert processes.wait_exit(handle, 5)
     finally:
         os.close(handle)
         child.wait(5)
-    assert commands.process_handle(child.pid) is None
-    assert not commands.kill_group(child.pid)
+    assert processes.process_handle(child.pid) is None
+    assert not processes.kill_group(child.pid)
