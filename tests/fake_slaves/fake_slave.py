@@ -10,6 +10,11 @@ children for one S), no_pipe (zeus: R without the pipe), pipe_is_socket (zeus),
 double_p, double_r, bad_path (a relative loaded-file path after good ones),
 flood (a message over 64 KiB), fd_on_channel (an fd after R), stubborn (ignores
 SIGTERM and never sends R).
+
+zeus, `C:<name>` to a connected slave picks a broken runner by the command's name:
+runner_never (no runner at all), runner_dies (takes the header and fds, exits without
+P or status), runner_hangs (takes them, then sleeps), bad_p (sends a three-field P),
+stray_p (a P naming another process), ok (a command that writes b"ok" and exits 3).
 """
 
 from __future__ import annotations
@@ -120,12 +125,49 @@ def boot(identifier: str, mode: str, parent_pid: int) -> Channel:
     return channel
 
 
+def runner(name: str, local: socket.socket) -> None:
+    """A runner for C:<name> (a forked child of the slave), broken as `name` says."""
+    slave_pid = os.getppid()
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the slave's SIG_IGN would hide our child
+    os.setsid()
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    socket.send_fds(local, [b"\0"], [theirs.fileno()])
+    theirs.close()
+    ours.recv(65536)  # the header
+    fds = [socket.recv_fds(ours, 1, 1)[1][0] for _ in range(3)]
+    if name == "runner_dies":
+        os._exit(1)
+    if name == "runner_hangs":
+        time.sleep(HANG)
+        os._exit(0)
+    if name == "bad_p":
+        ours.send(b"P:%d:%d\0" % (os.getpid(), slave_pid))
+        time.sleep(HANG)
+        os._exit(0)
+    if name == "stray_p":
+        ours.send(b"P:1:%d:\0" % slave_pid)  # pid 1: not the runner's child
+        time.sleep(HANG)
+        os._exit(0)
+    command = os.fork()
+    if command == 0:
+        ours.send(b"P:%d:%d:\0" % (os.getpid(), slave_pid))
+        os.write(fds[1], b"ok")
+        os._exit(3)
+    os.waitpid(command, 0)
+    ours.send(b"3\0")
+    os._exit(0)
+
+
 def serve(channel: Channel) -> None:
     while True:
         data = channel.local.recv(65536)
         if not data:
             os._exit(0)
         for frame in (data.split(b"\0") if ZEUS else [data]):
+            if frame.startswith(b"C:") and frame[2:] != b"runner_never":
+                if os.fork() == 0:
+                    runner(frame[2:].decode(), channel.local)
+                continue
             if not frame.startswith(b"S:"):
                 continue
             identifier = frame[2:].decode()

@@ -35,6 +35,7 @@ from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from zeus_fsm.master.commands import CommandRun, Commands
 from zeus_fsm.master.observe import (
     Channel,
     Direction,
@@ -117,6 +118,7 @@ class Master:
         self._sock, self._their_end = master_socketpair()
         self._fd_closes = 0  # bumped when a watched fd closes: its number may be reused
         self._closed = False
+        self.commands = Commands(step_timeout, self._emitter(), self._fds_changed)
 
     # ---- context manager ------------------------------------------------------
 
@@ -223,6 +225,33 @@ class Master:
         self.wait_result(child, timeout)
         return child
 
+    def start_command(self, slave: SlaveSession, name: str, client_pid: int,
+                      client_fds: tuple[int, int, int], argc: int) -> CommandRun:
+        """Run command `name` on a connected zeus slave for the client `client_pid`.
+
+        `client_fds` (arguments, stdout/stdin, stderr) become the master's: they go to
+        the command's runner and are closed here once sent, or when the command fails.
+        Returns at once; the loop (`run`, `wait_command`) drives the rest, each step
+        bounded by step_timeout except the command's own running time. A broken rule
+        of the slave's stops that slave; the command's own faults are `run.error`.
+        """
+        self._check_open()
+        run = self.commands.start(slave, name, client_pid, argc, client_fds)
+        if run.error is not None and run.error.culprit is Role.SLAVE:
+            failure = run.error
+            with self._guarded(slave):  # C could not reach it: the slave is stopped
+                raise failure
+        return run
+
+    def wait_command(self, run: CommandRun, timeout: float | None = None,
+                     started: bool = False) -> bool:
+        """Run the loop until the command has finished (or, with `started`, has its pid
+        or has failed); at most `timeout` seconds. True if that happened."""
+        def done() -> bool:
+            return run.finished or (started and run.pid is not None)
+
+        return self.run(done, timeout)
+
     def wait_result(self, session: SlaveSession,
                     timeout: float | None = None) -> ActionResult | None:
         """Run the loop until the session has its result or has failed.
@@ -266,7 +295,8 @@ class Master:
         while True:
             if until():
                 return True
-            due = [s for s in self._live() if s.deadline is not None and s.deadline.expired]
+            clocks = self._clocks()
+            due = [clock for clock in clocks if clock.expired]
             late = overall is not None and overall.expired
             watched = self._watched()
             for fd in wake:
@@ -274,7 +304,7 @@ class Master:
             if due or late:
                 wait = 0.0  # read what is already there before judging a deadline
             else:
-                waits = [s.deadline.remaining() for s in self._live() if s.deadline is not None]
+                waits = [clock.remaining() for clock in clocks]
                 if overall is not None:
                     waits.append(overall.remaining())
                 if not waits:
@@ -283,11 +313,25 @@ class Master:
             ready = wait_readable(watched, wait)
             if not self._dispatch(ready, watched):
                 continue  # an fd closed mid-round: poll again before judging deadlines
-            for session in due:
-                if session.deadline is not None and session.deadline.expired:
-                    self._expire(session)
+            if due:
+                self._judge_deadlines(due)
             if late:
                 return until()
+
+    def _clocks(self) -> list[Clock]:
+        """Every bounded wait running now: the slaves' steps and the commands'."""
+        clocks = [s.deadline for s in self._live() if s.deadline is not None]
+        return clocks + [r.deadline for r in self.commands.deadlines() if r.deadline]
+
+    def _judge_deadlines(self, due: list[Clock]) -> None:
+        """Each wait that had run out before this round's last read, and is still the
+        one running (the round may have ended it), is judged."""
+        for session in list(self._live()):
+            if any(session.deadline is clock for clock in due):
+                self._expire(session)
+        for command in self.commands.deadlines():
+            if any(command.deadline is clock for clock in due):
+                self.commands.expire(command)
 
     def stop(self, session: SlaveSession) -> None:
         """Stop one slave now: SIGTERM, SIGKILL after kill_grace, reap the root, close its fds."""
@@ -300,6 +344,7 @@ class Master:
         last resort before it is reaped). Every fd is closed. Idempotent."""
         if self._closed:
             return
+        self.commands.close()
         try:
             if any(s.draining for s in self._live()):
                 self.run(lambda: not any(s.draining for s in self._live()),
@@ -367,7 +412,7 @@ class Master:
 
     def _expire(self, session: SlaveSession) -> None:
         with self._guarded(session):
-            if session.waiting_for_step or session.handshake.phase == "crashed":
+            if session.waiting_for_step or session.handshake.phase in ("crashed", "command"):
                 session.deadline_passed()  # the Handshake raises the StepTimeout of that step
             else:
                 self._stop(session)  # the drain time of a closed channel is over
@@ -383,6 +428,7 @@ class Master:
                 watched[s.pipe] = partial(self._on_pipe, s)
             if s.process_fd is not None and not s.exited:
                 watched[s.process_fd] = partial(self._on_exit, s)
+        watched.update(self.commands.watched())
         return watched
 
     def _dispatch(self, ready: list[int], watched: dict[int, Callable[[], None]]) -> bool:
@@ -491,7 +537,10 @@ class Master:
                 elif not received.fds:
                     datagrams.append(received.data)
                 # spec: a datagram that carries fds is no message; the fds are what counts.
-                if received.fds:
+                if received.fds and session.handshake.phase == "command":
+                    # zeus, after C: the runner's socket (the command machine takes it)
+                    self.commands.runner_arrived(session, received.keep(), received.data)
+                elif received.fds:
                     if datagrams:
                         session.feed_datagrams(datagrams)
                         datagrams = []
@@ -616,6 +665,7 @@ class Master:
             session.process_fd = None
             self._fd_closes += 1
             session.lifecycle.fire("stop")
+            self.commands.slave_failed(session)
 
     def _kill_unknown_slaves(self) -> None:
         """SIGKILL processes of the root's tree the master has no session for (a child that
@@ -678,6 +728,9 @@ class Master:
             root.exit_status = process.wait(timeout=_KILL_CONFIRM)
         self._emit(ProcessEvent(time.monotonic(), root.ref(), ProcessAction.REAPED,
                                 process.pid, f"status {root.exit_status}"))
+
+    def _fds_changed(self) -> None:
+        self._fd_closes += 1  # the loop re-polls before it judges anything
 
     def _close_channel(self, session: SlaveSession) -> None:
         if session.channel is not None:

@@ -84,6 +84,20 @@ class LifecycleMoved:
 
 
 @attrs.frozen
+class CommandMoved:
+    """A command's machine took a transition (protocol/command.py's tables)."""
+
+    at: float
+    session: SessionRef  # the slave the command was asked of
+    run_id: int
+    name: str
+    before: str
+    trigger: str
+    after: str
+    spec: TransitionSpec
+
+
+@attrs.frozen
 class ErrorRecorded:
     """A ProtocolError the master recorded (on a session, or on the master for strays)."""
 
@@ -108,6 +122,6 @@ class ProcessEvent:
     detail: str = ""  # signal name, exit status, command line
 
 
-ObservedEvent = (WireEvent | HandshakeFed | HandshakeMoved | LifecycleMoved | ErrorRecorded
-                 | ProcessEvent)
+ObservedEvent = (WireEvent | HandshakeFed | HandshakeMoved | LifecycleMoved | CommandMoved
+                 | ErrorRecorded | ProcessEvent)
 Observer = Callable[[ObservedEvent], None]

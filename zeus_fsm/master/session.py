@@ -216,8 +216,8 @@ class SlaveSession:
 
     def update_deadline(self, step_timeout: float, drain_timeout: float) -> None:
         """Start a new bounded wait whenever the step being waited for changes."""
-        if self.waiting_for_step:
-            wanted = self.handshake.phase
+        if self.waiting_for_step or self.handshake.phase == "command":
+            wanted = self.handshake.phase  # "command": C sent, its runner socket is owed
             seconds = step_timeout
         elif self.draining and not self.handshake.finished:
             wanted, seconds = "drain", drain_timeout
