@@ -23,11 +23,11 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from start_harness import WAIT, Event, Start, all_connected, leftovers, pid_map
 
 from zeus_fsm.start.config import ConfigError, load, parse
 
@@ -62,102 +62,6 @@ CONFIG = {
     "command": ["{python}", "-m", "zeus_fsm.slave", "--plan", "tplan:Plan"],
     "plan": {"boot": {"alpha": {"gamma": {}}, "beta": {}, "console": ["c"]}},
 }
-
-#: The longest any single expected line may take (a restart takes tens of ms).
-WAIT = 10.0
-
-Event = dict[str, Any]
-
-
-class Start:
-    """A running `zeus-fsm start --json-status`, read line by line with bounded waits."""
-
-    def __init__(self, config: Path, dialect: str) -> None:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            [str(config.parent), os.environ.get("PYTHONPATH", "")])}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "zeus_fsm", "start", str(config), "--json-status",
-             "--dialect", dialect, "--debounce", "50"],
-            stdout=subprocess.PIPE, text=True, env=env)
-        self.lines: queue.Queue[Event | None] = queue.Queue()
-        self.seen: list[Event] = []
-        self.pids: set[int] = set()
-        self.root_pid: int | None = None
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(json.loads(line))
-        self.lines.put(None)
-
-    def next_event(self, timeout: float) -> Event | None:
-        event = self.lines.get(timeout=timeout)
-        if event is not None:
-            self.seen.append(event)
-            if event["event"] == "node" and event["pid"]:
-                self.pids.add(event["pid"])
-                if event["node"] == "boot":
-                    self.root_pid = event["pid"]
-        return event
-
-    def wait_for(self, predicate: Callable[[Event], bool], what: str) -> Event:
-        deadline = time.monotonic() + WAIT
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                event = self.next_event(left)
-            except queue.Empty:
-                break
-            if event is None:
-                pytest.fail(f"zeus-fsm start exited while waiting for {what}: {self.seen[-5:]}")
-            if predicate(event):
-                return event
-        pytest.fail(f"no {what} within {WAIT}s; last lines: {self.seen[-5:]}")
-
-    def settled(self, condition: Callable[[dict[str, Event]], bool], what: str
-                ) -> dict[str, Event]:
-        """The next "settled" line whose rows (by node) satisfy `condition`."""
-        event = self.wait_for(lambda e: e["event"] == "settled"
-                              and condition({row["node"]: row for row in e["nodes"]}), what)
-        return {row["node"]: row for row in event["nodes"]}
-
-    def stop(self) -> int:
-        """SIGTERM; the exit code (bounded wait)."""
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            code = self.process.wait(timeout=WAIT)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=WAIT)
-            pytest.fail("zeus-fsm start did not exit on SIGTERM")
-        while self.next_event(WAIT) is not None:  # everything up to EOF is recorded
-            pass
-        return code
-
-
-def all_connected(rows: dict[str, Event]) -> bool:
-    return all(row["state"] == "connected" and row["files"] > 0 for row in rows.values())
-
-
-def pid_map(rows: dict[str, Event]) -> dict[str, int]:
-    return {name: row["pid"] for name, row in rows.items()}
-
-
-def leftovers(pids: set[int], group: int | None) -> list[str]:
-    """Processes (zombies too) that are one of `pids` or in the process group `group`."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_bytes()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(b")") + 2:].split()
-        if int(entry) in pids or int(fields[2]) == group:
-            found.append(f"pid {entry} state {fields[0].decode()} pgid {fields[2].decode()}")
-    return found
-
 
 @pytest.fixture
 def plan_dir(tmp_path: Path) -> Path:
@@ -325,8 +229,9 @@ def test_sigterm_stops_every_slave_and_exits_zero(plan_dir: Path) -> None:
     assert tail[-1] == {"event": "exit", "at": tail[-1]["at"], "code": 0}
 
 
-def test_default_config_boots_the_demo_plan_with_its_crashing_child() -> None:
-    start = Start(Path(__file__).parents[1] / "zeus_fsm" / "examples" / "zeus.json", "spec")
+def test_default_config_boots_the_demo_plan_with_its_crashing_child(tmp_path: Path) -> None:
+    start = Start(Path(__file__).parents[1] / "zeus_fsm" / "examples" / "zeus.json", "spec",
+                  tmp_path / ".zeus.sock")
     try:
         rows = start.settled(lambda rows: rows["child_fail"]["status"] == "crashed"
                              and rows["child_lazy"]["files"] > 0, "the demo tree settled")
@@ -349,6 +254,17 @@ def test_config_is_read_with_commands_and_the_python_word(plan_dir: Path) -> Non
     assert config.root.commands == (("console", "c"),)
 
 
+def test_commands_are_found_by_name_or_alias_first_match_first() -> None:
+    config = parse(json.dumps({"command": "x", "plan": {"boot": {
+        "web": {"serve": ["s"], "test": None}, "tools": {"s": [], "console": ["c"]}}}}),
+        Path("/app"))
+    found = {name: (node.identifier, canonical) for name in ("serve", "s", "test", "c")
+             if (hit := config.find_command(name)) for node, canonical in [hit]}
+    assert found == {"serve": ("web", "serve"), "s": ("web", "serve"),
+                     "test": ("web", "test"), "c": ("tools", "console")}
+    assert config.find_command("nosuch") is None
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("[1]", "must be a JSON object"),
     ('{"plan": {"boot": {}}}', '"command" is missing'),
@@ -358,6 +274,8 @@ def test_config_is_read_with_commands_and_the_python_word(plan_dir: Path) -> Non
     ('{"command": "x", "plan": {"root": {}}}', 'exactly one root, "boot"'),
     ('{"command": "x", "plan": {"boot": {"a": {"a": {}}}}}', "plan.boot.a.a: 'a' appears twice"),
     ('{"command": "x", "plan": {"boot": {"a": 3}}}', "plan.boot.a: a slave must be an object"),
+    ('{"command": "x", "plan": {"boot": {"t": [1]}}}', "aliases must be strings"),
+    ('{"command": "x", "plan": {"boot": {"a\\nb": null}}}', "cannot be a command name"),
     ('{"command": "x", "plan": {"boot": {"a\\nb": {}}}}', "cannot be a slave identifier"),
     ('{"command": "x", "plan": {"boot": {}}, "extra": 1}', "unknown key(s) 'extra'"),
     ('{"command": "x",\n "plan": }', "zeus.json:2:10: invalid JSON"),

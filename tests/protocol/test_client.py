@@ -207,3 +207,14 @@ def test_waiting_for_the_pid_too_long_is_the_masters_fault() -> None:
     with pytest.raises(ProtocolError) as raised:
         at("stdout").handle(Deadline(5.0))
     assert raised.value.culprit is Role.CLIENT
+
+
+def test_records_named_like_triggers_read_none_until_their_message() -> None:
+    """`transitions` binds trigger methods over None attributes; the records must win."""
+    from zeus_fsm.protocol.command import Command
+
+    exchange, command = ClientExchange(), Command()
+    assert (exchange.request, exchange.pid, exchange.status) == (None, None, None)
+    assert (command.pid, command.header, command.status) == (None, None, None)
+    exchange.handle_all(PATH["running"])
+    assert (exchange.request, exchange.pid) == (REQUEST, 4250)

@@ -237,6 +237,12 @@ class Commands:
                 + (f" ({error.requirement})" if error else ""), culprit=Role.SLAVE,
                 requirement="CMD-2"))
 
+    def end(self, run: CommandRun) -> None:
+        """Its client went away: SIGTERM to the command (through its pidfd only), as its
+        runner would within a second (CMD-9); its status still ends it here."""
+        if run.command_exit is not None:
+            signal_process(run.command_exit, signal.SIGTERM)
+
     def close(self) -> None:
         for run in list(self.live):
             if not run.finished:

@@ -243,6 +243,10 @@ class Master:
                 raise failure
         return run
 
+    def end_command(self, run: CommandRun) -> None:
+        """The command's client went away: end the command (its status still comes)."""
+        self.commands.end(run)
+
     def wait_command(self, run: CommandRun, timeout: float | None = None,
                      started: bool = False) -> bool:
         """Run the loop until the command has finished (or, with `started`, has its pid
@@ -282,13 +286,16 @@ class Master:
         return self.run(lambda: session.lifecycle.state == "stopped", limit)
 
     def run(self, until: Callable[[], bool], timeout: float | None = None,
-            wake: Sequence[int] = ()) -> bool:
+            wake: Sequence[int] = (),
+            handlers: Mapping[int, Callable[[], None]] | None = None) -> bool:
         """The event loop: process slave traffic until `until()` or `timeout` seconds.
 
         With no timeout the wait is bounded by the sessions' own deadlines: it
         raises RuntimeError rather than wait on nothing forever. `wake`: the
         caller's own fds (a signal or a file watcher); one becoming readable only
         makes the loop check `until()` again, so `until()` should look at them.
+        `handlers`: the caller's fds with what to do when one is readable (the client
+        server of `zeus-fsm start`), served in the same poll as the slaves.
         """
         self._check_open()
         overall = Clock(timeout) if timeout is not None else None
@@ -301,6 +308,8 @@ class Master:
             watched = self._watched()
             for fd in wake:
                 watched.setdefault(fd, _nothing)
+            for fd, handler in (handlers or {}).items():
+                watched.setdefault(fd, handler)
             if due or late:
                 wait = 0.0  # read what is already there before judging a deadline
             else:

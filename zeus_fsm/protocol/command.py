@@ -252,6 +252,10 @@ class Command:
             self._machine.add_transition(
                 row.trigger, row.source, None if row.dest == "=" else row.dest,
                 conditions=[getattr(self, "_guard_" + g) for g in row.guards])
+        # `transitions` bound the `pid` and `header` triggers over those None records:
+        # until P arrived, `command.pid` read as a method. The records win their names back.
+        self.header = None
+        self.pid = None
 
     @property
     def finished(self) -> bool:

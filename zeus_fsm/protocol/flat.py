@@ -44,6 +44,7 @@ class TableMachine:
         self.error: ProtocolError | None = None
         self._on_transition = on_transition
         self.state: str = self.INITIAL  # the machine's model attribute
+        records = dict(vars(self))
         self._machine = Machine(model=self, states=[s.name for s in self.STATES],
                                 initial=self.INITIAL, auto_transitions=False,
                                 send_event=False)
@@ -51,6 +52,11 @@ class TableMachine:
             self._machine.add_transition(
                 row.trigger, row.source, None if row.dest == "=" else row.dest,
                 conditions=[getattr(self, "_guard_" + g) for g in row.guards])
+        # `transitions` binds a trigger method over any attribute that is None, so a
+        # record named like a trigger (`pid`, `request`) would read as a method until
+        # set: the records win back their names (handle() triggers by name anyway).
+        for name, value in records.items():
+            setattr(self, name, value)
 
     # ---- what a subclass provides -------------------------------------------------
 

@@ -8,8 +8,9 @@ The shape is Zeus's own::
                        "console": ["python", "c"]}}}
 
 `plan` has exactly one root, `boot` (the action every root slave runs). An
-object value is a slave node booted by `S:<key>` from its parent; an array
-value is a command (Zeus's `C`, with its aliases): parsed and listed, never run.
+object value is a slave node booted by `S:<key>` from its parent; an array value
+is a command (Zeus's `C`) run by that slave, the array its aliases; `null` is a
+command without aliases. Any other value is an error, as in Zeus.
 Identifiers name nodes in the status view, so each appears once in the tree.
 
 `command` is a shell-like string (split with shlex, run without a shell so the
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import attrs
 
-from zeus_fsm.protocol.messages import SpawnSlave
+from zeus_fsm.protocol.messages import SpawnCommand, SpawnSlave
 
 #: The root's action: every slave runs `boot` first (Zeus's plan calls it so too).
 ROOT_IDENTIFIER = "boot"
@@ -41,7 +42,8 @@ class ConfigError(ValueError):
 
 @attrs.frozen
 class NodeSpec:
-    """One slave in the plan: its identifier, its child slaves, its commands (not run)."""
+    """One slave in the plan: its identifier, its child slaves, its commands (each a name
+    and its aliases)."""
 
     identifier: str
     children: tuple[NodeSpec, ...] = ()
@@ -55,6 +57,15 @@ class ZeusConfig:
     #: Where the command runs: the config file's directory.
     directory: Path
     source: str = "<config>"
+
+    def find_command(self, name: str) -> tuple[NodeSpec, str] | None:
+        """The slave that runs command `name` (a name or an alias) and its canonical name;
+        the first match in plan order wins, as in Zeus."""
+        for node in _walk(self.root):
+            for names in node.commands:
+                if name in names:
+                    return node, names[0]
+        return None
 
 
 def load(path: Path) -> ZeusConfig:
@@ -141,18 +152,30 @@ def _node(identifier: str, value: object, path: str, where: _Where, seen: set[st
     commands: list[tuple[str, ...]] = []
     for key, child in value.items():
         child_path = f"{path}.{key}"
-        if isinstance(child, list):
-            commands.append(_command_entry(key, child, child_path, where))
+        if child is None or isinstance(child, list):
+            commands.append(_command_entry(key, child or [], child_path, where))
             continue
         _check_identifier(key, child_path, where, seen)
         children.append(_node(key, child, child_path, where, seen))
     return NodeSpec(identifier, tuple(children), tuple(commands))
 
 
+def _walk(node: NodeSpec) -> list[NodeSpec]:
+    """The plan's nodes, depth first in document order."""
+    out = [node]
+    for child in node.children:
+        out.extend(_walk(child))
+    return out
+
+
 def _command_entry(name: str, aliases: list[object], path: str,
                    where: _Where) -> tuple[str, ...]:
     if not all(isinstance(alias, str) for alias in aliases):
         raise where.error(path, "a command's aliases must be strings")
+    try:
+        SpawnCommand(name)  # C:<name> must be a message the wire can carry
+    except ValueError as error:
+        raise where.error(path, f"{name!r} cannot be a command name: {error}") from None
     return (name, *(str(alias) for alias in aliases))
 
 

@@ -19,11 +19,14 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from functools import partial
+from pathlib import Path
 from types import TracebackType
 
+from zeus_fsm.master.commands import CommandRun
 from zeus_fsm.master.loop import Master, SlaveSession
 from zeus_fsm.master.observe import LifecycleMoved, ObservedEvent, ProcessAction, ProcessEvent
 from zeus_fsm.protocol.errors import ProtocolError
+from zeus_fsm.start.clients import ClientServer, Slave
 from zeus_fsm.start.config import ZeusConfig
 from zeus_fsm.start.tree import Node, Tree
 from zeus_fsm.start.view import StatusView
@@ -36,6 +39,7 @@ from zeus_fsm.transport.fds import (
     wake,
 )
 from zeus_fsm.transport.processes import DIALECT_ENV, process_group_members, reap_zombie_children
+from zeus_fsm.transport.unix_socket import listen
 
 #: The longest the loop sleeps with nothing to do (it wakes at once for any news).
 HEARTBEAT = 1.0
@@ -52,7 +56,8 @@ class Supervisor:
     def __init__(self, config: ZeusConfig, dialect: str, view: StatusView, *,
                  step_timeout: float = 5.0, kill_grace: float = 1.0,
                  debounce_ms: int = 300, step_ms: int = 20,
-                 env: Mapping[str, str] | None = None) -> None:
+                 env: Mapping[str, str] | None = None,
+                 socket_path: Path | None = None, boot_wait: float = 30.0) -> None:
         self.config = config
         self.dialect = dialect
         self.view = view
@@ -74,6 +79,11 @@ class Supervisor:
         self._files_seen = 0
         self._last_settled: object = None
         self._watch_failure: str | None = None
+        #: Where clients connect (None: no client socket, the tree only).
+        self.socket_path = socket_path
+        self.boot_wait = boot_wait
+        self.clients: ClientServer | None = None
+        self._client_fds: set[int] = set()
 
     # ---- the caller's side -------------------------------------------------------
 
@@ -98,6 +108,7 @@ class Supervisor:
     def run(self) -> int:
         """Boot the tree and keep it booted until stopped; every slave is stopped on return."""
         try:
+            self._open_clients()
             self._open_master()
             while not self._stopping:
                 self._step()
@@ -134,9 +145,15 @@ class Supervisor:
 
     def _wait(self) -> None:
         assert self._master is not None
-        self._master.run(self._news, HEARTBEAT, wake=[self._wake_read])
+        handlers = self.clients.handlers() if self.clients is not None else None
+        self._master.run(self._news, HEARTBEAT, wake=[self._wake_read], handlers=handlers)
 
     def _news(self) -> bool:
+        if self.clients is not None:
+            self.clients.tick()  # answer what this round made answerable (a pid, a status)
+            if set(self.clients.handlers()) != self._client_fds:
+                self._client_fds = set(self.clients.handlers())
+                return True  # a connection came or went: poll the new set of fds
         woken = bool(drain_waker(self._wake_read))
         return woken or self._stopping or self._moved or self._files_total() != self._files_seen
 
@@ -226,6 +243,46 @@ class Supervisor:
         if self.tree.reset(node):
             self.view.node_changed(self.tree, node, "reset")
 
+    # ---- clients ----------------------------------------------------------------------
+
+    def _open_clients(self) -> None:
+        if self.socket_path is None:
+            return
+        try:
+            listener = listen(self.socket_path)
+        except OSError as error:  # another master answers there, or no such folder
+            self.view.note("error", message=f"cannot serve {self.socket_path}: {error}")
+            self.exit_code = EXIT_CANNOT_START
+            self._stopping = True
+            return
+        self.clients = ClientServer(listener, self, self.view.note,
+                                    step_timeout=self.step_timeout, boot_wait=self.boot_wait)
+        self.view.note("listening", socket=str(self.socket_path))
+
+    def find_command(self, name: str) -> tuple[str, str] | None:
+        found = self.config.find_command(name)
+        return None if found is None else (found[0].identifier, found[1])
+
+    def slave(self, identifier: str) -> Slave:
+        node = next(n for n in self.tree.order() if n.identifier == identifier)
+        session = self._sessions.get(identifier)
+        status = self.tree.status(node)
+        if node.state == "connected" and session is not None and session.ok:
+            return Slave("connected", session)
+        if status in ("crashed", "blocked"):
+            blocker = self.tree.blocked_by(node) or node
+            return Slave("crashed", error=blocker.error or f"{blocker.identifier} crashed")
+        return Slave("waiting")
+
+    def start_command(self, session: SlaveSession, name: str, client_pid: int,
+                      fds: tuple[int, int, int], argc: int) -> CommandRun:
+        assert self._master is not None
+        return self._master.start_command(session, name, client_pid, fds, argc)
+
+    def end_command(self, run: CommandRun) -> None:
+        if self._master is not None:
+            self._master.end_command(run)
+
     # ---- the master -------------------------------------------------------------------
 
     def _open_master(self) -> None:
@@ -251,6 +308,8 @@ class Supervisor:
         self._stopping = True
         try:
             self.watcher.close()
+            if self.clients is not None:
+                self.clients.close()  # every client told nothing more; the socket removed
             self._close_master()
         finally:
             self.view.note("exit", code=self.exit_code)
