@@ -194,6 +194,8 @@ class Client:
     def _read_replies(self, conn: socket.socket) -> None:
         try:
             data = conn.recv(_CHUNK)
+        except ConnectionResetError:  # closed with our request unread: a close all the same
+            data = b""
         except OSError as error:
             raise RunError(f"the connection to the master failed: {error}") from None
         if not data:
