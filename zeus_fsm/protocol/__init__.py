@@ -14,55 +14,51 @@ and the machines do not know which side they play. Modules, one job each:
 - machine.py       the slave handshake as tables, built into a `transitions` machine
 - lifecycle.py     one slave process as the master sees it (unbooted .. stopped)
 - connection.py    one slave's connection as a master sees it: decoders + Handshake
+- command.py       one command's exchange (zeus), command_wire.py its bytes
+- client.py        one client connection on .zeus.sock, client_wire.py its bytes
+- flat.py          the engine of the flat table machines (command, client)
+
+The public core is named in `__all__` and loaded on first use (PEP 562), so that
+importing one module of the core (the `run` client needs four) loads no more.
 """
 
-from zeus_fsm.protocol.connection import SlaveConnection
-from zeus_fsm.protocol.dialects import DIALECT_NAMES, Dialect, get_dialect
-from zeus_fsm.protocol.errors import ProtocolError, Role
-from zeus_fsm.protocol.events import (
-    ChannelClosed,
-    Deadline,
-    Event,
-    FdKind,
-    PipeClosed,
-    PipePassed,
-    SocketPassed,
-)
-from zeus_fsm.protocol.lifecycle import Lifecycle
-from zeus_fsm.protocol.machine import Expectation, Handshake
-from zeus_fsm.protocol.messages import (
-    ActionResult,
-    LoadedFiles,
-    Message,
-    PidIdentifier,
-    SpawnCommand,
-    SpawnSlave,
-)
-from zeus_fsm.protocol.requirements import REQUIREMENTS, Requirement
+from __future__ import annotations
 
-__all__ = [
-    "DIALECT_NAMES",
-    "REQUIREMENTS",
-    "ActionResult",
-    "ChannelClosed",
-    "Deadline",
-    "Dialect",
-    "Event",
-    "Expectation",
-    "FdKind",
-    "Handshake",
-    "Lifecycle",
-    "LoadedFiles",
-    "Message",
-    "PidIdentifier",
-    "PipeClosed",
-    "PipePassed",
-    "ProtocolError",
-    "Requirement",
-    "Role",
-    "SlaveConnection",
-    "SocketPassed",
-    "SpawnCommand",
-    "SpawnSlave",
-    "get_dialect",
-]
+import importlib
+from typing import Any
+
+#: Each public name and the module that defines it.
+_WHERE: dict[str, str] = {
+    "DIALECT_NAMES": "zeus_fsm.protocol.dialects",
+    "REQUIREMENTS": "zeus_fsm.protocol.requirements",
+    "ActionResult": "zeus_fsm.protocol.messages",
+    "ChannelClosed": "zeus_fsm.protocol.events",
+    "Deadline": "zeus_fsm.protocol.events",
+    "Dialect": "zeus_fsm.protocol.dialects",
+    "Event": "zeus_fsm.protocol.events",
+    "Expectation": "zeus_fsm.protocol.machine",
+    "FdKind": "zeus_fsm.protocol.events",
+    "Handshake": "zeus_fsm.protocol.machine",
+    "Lifecycle": "zeus_fsm.protocol.lifecycle",
+    "LoadedFiles": "zeus_fsm.protocol.messages",
+    "Message": "zeus_fsm.protocol.messages",
+    "PidIdentifier": "zeus_fsm.protocol.messages",
+    "PipeClosed": "zeus_fsm.protocol.events",
+    "PipePassed": "zeus_fsm.protocol.events",
+    "ProtocolError": "zeus_fsm.protocol.errors",
+    "Requirement": "zeus_fsm.protocol.requirements",
+    "Role": "zeus_fsm.protocol.errors",
+    "SlaveConnection": "zeus_fsm.protocol.connection",
+    "SocketPassed": "zeus_fsm.protocol.events",
+    "SpawnCommand": "zeus_fsm.protocol.messages",
+    "SpawnSlave": "zeus_fsm.protocol.messages",
+    "get_dialect": "zeus_fsm.protocol.dialects",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_WHERE[name]), name)
