@@ -364,6 +364,6 @@ def run(command: str, args: Sequence[bytes], socket_path: Path) -> int:
         sys.stderr.write(f"zeus-fsm run: {error}\n")
         return error.status
     if client.pid == 0:
-        sys.stderr.write(f"zeus-fsm run: the slave that provides {command!r} has crashed "
-                         "(its error is above)\n")
+        sys.stderr.write(f"zeus-fsm run: {command!r} did not run: its slave has crashed, "
+                         "or the master could not start it (the reason is above)\n")
     return status

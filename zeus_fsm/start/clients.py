@@ -234,8 +234,13 @@ class ClientServer:
         conn.out, conn.err = os.dup(out), os.dup(err)
         conn.fds = []
         conn.deadline = None
-        conn.run = self.slaves.start_command(session, command, client_pid, (args, out, err),
-                                             argc)
+        try:
+            conn.run = self.slaves.start_command(session, command, client_pid,
+                                                 (args, out, err), argc)
+        except ProtocolError as error:  # the master's own refusal: spec has no C wire
+            self._crashed(conn, f"zeus-fsm: {command!r} cannot run: {error.reason} "
+                                "(commands need `zeus-fsm start --dialect zeus`)\n")
+            return
         self.note("command", state="started", command=command, node=conn.node,
                   client=client_pid, args=argc)
         self._relay(conn)
