@@ -189,3 +189,16 @@ def test_a_datagram_that_does_not_decode_is_shown_before_its_diagnostic(tmp_path
     assert "FRAME-4" in lines[at]
     assert "P:notapid:" in lines[at + 2]
     assert not any("Pid & Identifier step" in line for line in lines)
+
+
+def test_a_zeus_trace_narrates_a_command_run_with_its_requirements() -> None:
+    code, out = trace("--dialect", "zeus", "--run", "hello a b")
+    assert code == 0, out[-3000:]
+    order = ["command 'hello' #1 on boot[",  # C is sent
+             "[slave socket]  \\0 + fd: AF_UNIX SOCK_DGRAM socket",  # the runner's socket
+             "satisfies CMD-3", "[runner socket]  ", "satisfies CMD-5",
+             "the command's output: hello a b\\n; exit status 2"]
+    positions = [out.find(text) for text in order]
+    assert -1 not in positions, (order, out[-3000:])
+    assert positions == sorted(positions), out[-3000:]
+    assert "VIOLATION" not in out

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from zeus_fsm.master.observe import CommandMoved, ObservedEvent
+from zeus_fsm.master.observe import Channel, CommandMoved, Direction, ObservedEvent, WireEvent
 from zeus_fsm.master.session import SlaveSession
 from zeus_fsm.protocol import command_wire
 from zeus_fsm.protocol.command import Command, CommandEvent, CommandExpectation
@@ -192,9 +192,12 @@ class Commands:
         fds, run.client_fds = run.client_fds, None
         try:
             send_polled(run.runner, command_wire.encode(header), self.step_timeout)
-            self._handle(run, ClientFdsPassed(tuple(fd_kind(fd) for fd in fds)))
-            for fd in fds:
+            self._wire(run, Direction.SENT, command_wire.encode(header))
+            kinds = tuple(fd_kind(fd) for fd in fds)
+            self._handle(run, ClientFdsPassed(kinds))
+            for fd, kind in zip(fds, kinds, strict=True):
                 send_with_fds(run.runner, b"\0", [fd])
+                self._wire(run, Direction.SENT, b"\0", (kind,))
         except OSError as error:  # the runner is gone already: its pidfd will say so
             if run.error is None and not run.machine.finished:
                 self._fail(run, UnexpectedEvent(f"the runner socket refused the header or "
@@ -259,6 +262,7 @@ class Commands:
             if received is None:
                 return
             received.close()  # a runner passes no fds to the master
+            self._wire(run, Direction.RECEIVED, received.data)
             try:
                 messages = run.decoder.feed(received.data)
             except ProtocolError as error:
@@ -364,6 +368,12 @@ class Commands:
         if run in self.live:
             self.live.remove(run)
         self._on_change()
+
+    def _wire(self, run: CommandRun, direction: Direction, data: bytes,
+              fds: tuple[FdKind, ...] = ()) -> None:
+        if self._emit is not None:
+            self._emit(WireEvent(time.monotonic(), run.slave.ref(), direction, Channel.RUNNER,
+                                 data, fds))
 
     def _moved(self, run_id: int, slave: SlaveSession, name: str, before: str, trigger: str,
                after: str, spec: TransitionSpec) -> None:

@@ -27,6 +27,7 @@ class Channel(enum.Enum):
     MASTER = "master socket"  # the inherited SOCK_DGRAM socket every slave registers on
     SLAVE = "slave socket"  # the slave's own socket (P, R, F in spec; S/C from the master)
     PIPE = "loaded-files pipe"  # zeus only
+    RUNNER = "runner socket"  # zeus only: one command's header, fds, P and status
 
 
 @attrs.frozen

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,10 +38,15 @@ if TYPE_CHECKING:
 @click.option("--spawn", "children", multiple=True, metavar="IDENTIFIER",
               help="Send S:<IDENTIFIER> to the root once connected (repeatable). "
                    "Default with the reference slave: child_ok, child_fail, child_lazy.")
+@click.option("--run", "runs", multiple=True, metavar="'NAME ARGS'",
+              help="zeus: then run this command on the root, as a client would "
+                   "(repeatable; split like a shell). Default with the reference slave: "
+                   "'hello a b' (not with --html).")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def trace_command(dialect: str, mermaid_out: Path | None, svg_out: Path | None,
                   html_out: Path | None, deterministic: bool, check: bool,
-                  timeout: float, children: tuple[str, ...], command: tuple[str, ...]) -> None:
+                  timeout: float, children: tuple[str, ...], runs: tuple[str, ...],
+                  command: tuple[str, ...]) -> None:
     """Run the master against a slave and narrate the handshake as it happens.
 
     Without COMMAND (given after `--`), the bundled reference slave boots with
@@ -59,13 +66,16 @@ def trace_command(dialect: str, mermaid_out: Path | None, svg_out: Path | None,
     wire = get_dialect(dialect)
     argv = list(command) or reference_slave(dialect)
     spawns = children or (DEMO_CHILDREN if not command else ())
+    # The committed pages show the handshake; a command adds its own steps only on request.
+    default_runs = ("hello a b",) if not command and html_out is None else ()
+    words = [[os.fsencode(word) for word in shlex.split(text)] for text in runs or default_runs]
     # the demo plan says which files each action loads: wait for them (lazy ones too)
     expected = None if command else EXPECTED_FILES
     dot = _need_dot(html_out) if html_out is not None else None
     try:
         run = run_trace(argv, wire, spawns, (lambda _: None) if check else click.echo,
                         step_timeout=timeout, expected_files=expected,
-                        one_at_a_time=deterministic)
+                        one_at_a_time=deterministic, commands=[w for w in words if w])
     except OSError as error:
         click.echo(f"zeus-fsm trace: cannot start {argv[0]}: {error}", err=True)
         sys.exit(2)

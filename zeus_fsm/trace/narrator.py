@@ -15,6 +15,8 @@ run, and the state diagram with the path taken).
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -26,6 +28,7 @@ import attrs
 from zeus_fsm.master.loop import Master
 from zeus_fsm.master.observe import (
     Channel,
+    CommandMoved,
     Direction,
     ErrorRecorded,
     HandshakeFed,
@@ -43,6 +46,7 @@ from zeus_fsm.protocol.errors import MalformedMessage, ProtocolError
 from zeus_fsm.protocol.escapes import escape_bytes
 from zeus_fsm.protocol.requirements import SECTIONS, requirement
 from zeus_fsm.trace.views import reads_consumed, rows_fired
+from zeus_fsm.transport.drain import read_to_eof
 from zeus_fsm.transport.processes import DIALECT_ENV
 
 #: The reference slave's demo children (zeus_fsm/examples/demo.py).
@@ -180,6 +184,8 @@ class Narrator:
         if isinstance(event, LifecycleMoved):
             return [f"{_GAP}  master's view of {who(event.session)}: {event.before} -> "
                     f"{event.after} ({event.trigger}, {event.spec.requirement})"]
+        if isinstance(event, CommandMoved):
+            return self._command_moved(event)
         if isinstance(event, ProcessEvent):
             detail = f": {event.detail}" if event.detail else ""
             return [f"{self._stamp(event.at)}  master {event.action.value} pid {event.pid}"
@@ -213,6 +219,16 @@ class Narrator:
                          "it now serves S, and loaded files may still arrive")
         return lines
 
+    def _command_moved(self, event: CommandMoved) -> list[str]:
+        change = (f"stays {event.after}" if event.before == event.after
+                  else f"{event.before} -> {event.after}")
+        rule = requirement(event.spec.requirement)
+        said = f"{rule.level}: {rule.text}" if rule.id not in self._cited else "(as above)"
+        self._cited.add(rule.id)
+        return [f"{_GAP}  command {event.name!r} #{event.run_id} on {who(event.session)}: "
+                f"{change} (trigger: {event.trigger})",
+                f"{_GAP}    satisfies {rule.id} {said}"]
+
     def _diagnostic(self, event: ErrorRecorded) -> list[str]:
         error = event.error
         rule = requirement(error.requirement)
@@ -240,6 +256,32 @@ def _settle(master: Master, session: SlaveSession,
         master.wait_stopped(session)
 
 
+def _run_command(master: Master, slave: SlaveSession, words: Sequence[bytes],
+                 write: Callable[[str], None], timeout: float) -> None:
+    """One command on `slave`, as a client would ask for it; its output and status."""
+    name, args = words[0].decode("utf-8", "surrogateescape"), list(words[1:])
+    client = subprocess.Popen(["sleep", "600"])  # a live pid for the runner to watch
+    try:
+        args_ours, args_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        out_ours, out_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        err_ours, err_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        with args_ours, out_ours, err_ours:
+            run = master.start_command(slave, name, client.pid,
+                                       (args_theirs.detach(), out_theirs.detach(),
+                                        err_theirs.detach()), len(args))
+            args_ours.sendall(b"".join(arg + b"\0" for arg in args))
+            args_ours.close()
+            out_ours.shutdown(socket.SHUT_WR)  # no stdin for it
+            master.wait_command(run, timeout)
+            if run.error is None and run.status is not None:
+                output = read_to_eof(out_ours.fileno(), timeout, 1 << 16)
+                write(f"{_GAP}  the command's output: {escape_bytes(output)}; exit status "
+                      f"{run.status}, relayed to the client")
+    finally:
+        client.kill()
+        client.wait(timeout)
+
+
 @attrs.frozen
 class TraceRun:
     events: tuple[ObservedEvent, ...]
@@ -251,7 +293,8 @@ def run_trace(command: Sequence[str], dialect: Dialect, children: Sequence[str],
               write: Callable[[str], None], step_timeout: float = 5.0,
               linger: float = DEFAULT_LINGER,
               expected_files: Mapping[str, frozenset[bytes]] | None = None,
-              one_at_a_time: bool = False) -> TraceRun:
+              one_at_a_time: bool = False,
+              commands: Sequence[Sequence[bytes]] = ()) -> TraceRun:
     """Boot the root, spawn `children` from it, listen `linger` seconds more, close.
 
     `expected_files` (per identifier) are waited for before that, each wait
@@ -281,6 +324,9 @@ def run_trace(command: Sequence[str], dialect: Dialect, children: Sequence[str],
             wanted = (expected_files or {}).get(session.identifier)
             if wanted and narrator.violation is None and session.lifecycle.live:
                 master.wait_files(session, partial(_has_all, wanted))
+        for words in commands:
+            if narrator.violation is None and root.ok and dialect.runs_commands:
+                _run_command(master, root, words, write, step_timeout)
         if narrator.violation is None:
             master.run(lambda: narrator.violation is not None, timeout=linger)
     narrator.finish()
