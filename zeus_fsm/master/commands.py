@@ -57,8 +57,10 @@ if TYPE_CHECKING:
 
 #: Datagrams read from one runner socket per loop round.
 _READS_PER_ROUND = 16
-#: Machine states that wait for the slave's side, bounded by the step timeout.
-_BOUNDED = frozenset({"asked", "starting", "finishing"})
+#: Machine states that wait for the slave's side, bounded by the step timeout. `asked`
+#: (the runner socket after C) is not among them: that wait is the slave handshake's
+#: own (its `command` phase), whose CMD-2 stops the slave and, with it, this command.
+_BOUNDED = frozenset({"starting", "finishing"})
 
 
 @attrs.define(eq=False)
