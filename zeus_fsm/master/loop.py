@@ -241,6 +241,7 @@ class Master:
             failure = run.error
             with self._guarded(slave):  # C could not reach it: the slave is stopped
                 raise failure
+        self._settle(slave)  # C sent: the slave's handshake now owes the runner socket
         return run
 
     def end_command(self, run: CommandRun) -> None:
