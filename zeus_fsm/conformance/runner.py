@@ -21,6 +21,7 @@ from zeus_fsm.conformance.driver import Judge, SlaveStartError, Violation
 from zeus_fsm.protocol.dialects import get_dialect
 from zeus_fsm.protocol.errors import ProtocolError, Role
 from zeus_fsm.protocol.requirements import BY_ID
+from zeus_fsm.transport import processes
 
 PASSED, FAILED, WARNING, SKIPPED = "passed", "failed", "warning", "skipped"
 
@@ -48,6 +49,11 @@ class CaseResult:
     actual: str | None = None
     #: The last lines the slave wrote to stderr, for failures and warnings.
     stderr_tail: tuple[str, ...] = ()
+    #: The slave's processes the case ended at its close, how many of them had left the
+    #: root's process group, and any still alive after (none, or a checker bug).
+    processes_ended: int = 0
+    outside_group: int = 0
+    survivors: tuple[int, ...] = ()
 
     @property
     def sentence(self) -> str | None:
@@ -118,7 +124,10 @@ def run_case(case: Case, config: RunConfig) -> CaseResult:
     if violated is not None:
         level = BY_ID[violated].level if violated in BY_ID else "MUST"
         verdict = WARNING if level == "SHOULD" and not config.strict else FAILED
-    return CaseResult(case, verdict, seconds, violated, expected, actual, tail)
+    sweep = judge.sweep
+    return CaseResult(case, verdict, seconds, violated, expected, actual, tail,
+                      sweep.ended if sweep else 0, sweep.outside_group if sweep else 0,
+                      sweep.survivors if sweep else ())
 
 
 def run(cases: Iterable[Case], config: RunConfig,
@@ -126,6 +135,9 @@ def run(cases: Iterable[Case], config: RunConfig,
         ) -> list[CaseResult]:
     """Run cases, `jobs` at a time (each has its own slave and fds, so they cannot interfere);
     `on_result` sees the results in catalogue order as soon as each is known."""
+    # Orphans of the slaves (a runner whose slave died, a command whose runner died) come
+    # back to the checker, not to init: each case's judge ends and reaps its own.
+    processes.become_subreaper()
     results: list[CaseResult] = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = [pool.submit(run_case, case, config) for case in cases]
