@@ -119,24 +119,40 @@ def socket_arrives(ctx: CaseContext) -> None:
 BAD_ENVIRONMENTS = ("unset", "not a number", "closed", "not a socket")
 
 
+def _bad_env_outcomes(ctx: CaseContext) -> list[tuple[str, int | None, bytes]]:
+    outcomes = ctx.judge.start_with_bad_env(BAD_ENVIRONMENTS)
+    return [(variant, o.returncode, o.stderr)
+            for variant, o in zip(BAD_ENVIRONMENTS, outcomes, strict=True)]
+
+
 def bad_master_fd(ctx: CaseContext) -> None:
+    """SOCKET-5: exit non-zero in time. What it prints is 1.5's business."""
     judge = ctx.judge
-    for variant, outcome in zip(BAD_ENVIRONMENTS, judge.start_with_bad_env(BAD_ENVIRONMENTS),
-                                strict=True):
-        lines = outcome.stderr.rstrip(b"\n").split(b"\n")
-        if outcome.returncode is None:
+    for variant, code, _ in _bad_env_outcomes(ctx):
+        if code is None:
             actual = f"still running after {judge.timeout:g} s"
-        elif outcome.returncode == 0:
+        elif code == 0:
             actual = "it exited with status 0"
-        elif not outcome.stderr.strip():
-            actual = f"it exited with status {outcome.returncode} and an empty stderr"
-        elif len(lines) != 1:
-            actual = (f"it exited with status {outcome.returncode}, stderr "
-                      f"{show_bytes(outcome.stderr)} ({len(lines)} lines)")
         else:
             continue
         raise Violation("SOCKET-5", f"with ZEUS_MASTER_FD {variant}, the slave exits non-zero "
-                        f"within {judge.timeout:g} s with a one-line message on stderr", actual)
+                        f"within {judge.timeout:g} s", actual)
+
+
+def bad_master_fd_message(ctx: CaseContext) -> None:
+    """SOCKET-6: one line saying why (a multi-line backtrace says it too, less clearly)."""
+    for variant, code, stderr in _bad_env_outcomes(ctx):
+        if code is None or code == 0:
+            continue  # 1.4 judges that; here only the message counts
+        lines = stderr.rstrip(b"\n").split(b"\n")
+        if not stderr.strip():
+            actual = f"it exited with status {code} and an empty stderr"
+        elif len(lines) != 1:
+            actual = f"stderr {show_bytes(stderr)} ({len(lines)} lines)"
+        else:
+            continue
+        raise Violation("SOCKET-6", f"with ZEUS_MASTER_FD {variant}, one line on stderr "
+                        "saying what is wrong", actual)
 
 
 # ---- 2. Pid & Identifier ----------------------------------------------------
@@ -368,8 +384,10 @@ CASES: tuple[Case, ...] = (
          socket_arrives, SPEC),
     Case("1.3", "SOCKET-4", "The slave's socket is an AF_UNIX SOCK_STREAM socket",
          socket_arrives, ZEUS),
-    Case("1.4", "SOCKET-5", "A bad ZEUS_MASTER_FD makes the slave exit non-zero with a "
-         "one-line message", bad_master_fd),
+    Case("1.4", "SOCKET-5", "A bad ZEUS_MASTER_FD makes the slave exit non-zero in time",
+         bad_master_fd),
+    Case("1.5", "SOCKET-6", "A bad ZEUS_MASTER_FD is told in one line on stderr",
+         bad_master_fd_message),
     Case("2.1", "PID-1", "The first message on the slave's socket is a well-formed P",
          root_registers),
     Case("2.2", "PID-2", "The root's P pid is its socket's peer pid and the process started",
