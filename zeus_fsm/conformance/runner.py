@@ -21,7 +21,6 @@ from zeus_fsm.conformance.driver import Judge, SlaveStartError, Violation
 from zeus_fsm.protocol.dialects import get_dialect
 from zeus_fsm.protocol.errors import ProtocolError, Role
 from zeus_fsm.protocol.requirements import BY_ID
-from zeus_fsm.transport import processes
 
 PASSED, FAILED, WARNING, SKIPPED = "passed", "failed", "warning", "skipped"
 
@@ -135,9 +134,6 @@ def run(cases: Iterable[Case], config: RunConfig,
         ) -> list[CaseResult]:
     """Run cases, `jobs` at a time (each has its own slave and fds, so they cannot interfere);
     `on_result` sees the results in catalogue order as soon as each is known."""
-    # Orphans of the slaves (a runner whose slave died, a command whose runner died) come
-    # back to the checker, not to init: each case's judge ends and reaps its own.
-    processes.become_subreaper()
     results: list[CaseResult] = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = [pool.submit(run_case, case, config) for case in cases]
