@@ -535,3 +535,34 @@ def test_the_checker_is_a_subreaper_orphans_come_back_to_it_and_are_reaped(
     # The command and its runner ended on their own; the daemon was ended by the sweep.
     assert case["survivors"] == [] and case["processes_outside_group"] >= 1
     assert "survived" not in done.stdout
+
+
+NAMES_A_STRANGER = f"""
+import os, sys
+sys.path.insert(0, {str(BROKEN)!r})
+from minimal_slave import Slave
+
+class NamesAStranger(Slave):
+    def command_pid_message(self):
+        return f"P:{{os.environ['ZEUS_FSM_TEST_VICTIM']}}:{{self.slave_pid}}:\\\\0".encode()
+
+NamesAStranger().main()
+"""
+
+
+def test_a_pid_the_slave_only_names_is_never_killed(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command's P names a process that is not the case's: 9.2 fails (CMD-5), and
+    the sweep leaves that process alone."""
+    script = tmp_path / "stranger.py"
+    script.write_text(NAMES_A_STRANGER, encoding="utf-8")
+    victim = subprocess.Popen(["sleep", "60"])
+    try:
+        monkeypatch.setenv("ZEUS_FSM_TEST_VICTIM", str(victim.pid))
+        (result,) = run([catalogue.BY_ID["9.2"]],
+                        RunConfig((sys.executable, str(script)), "zeus", TIMEOUT))
+        assert result.verdict == FAILED and result.violated == "CMD-5", result.actual
+        assert victim.poll() is None and _alive(victim.pid)
+    finally:
+        victim.kill()
+        victim.wait(TIMEOUT)

@@ -258,13 +258,8 @@ class Judge:
         self._master: socket.socket | None = None
         self._root: _Launched | None = None
         self._launched: list[_Launched] = []
-        #: pidfds of processes behind extra registrations: killed at the end like the rest.
-        self._strays: list[int] = []
         #: zeus: the commands asked for, in order.
         self.commands: list[CommandRun] = []
-        #: Pids seen on the wire or through SO_PEERCRED (runners, commands, strays): where
-        #: the end-of-case sweep starts looking, besides the root and the marked processes.
-        self._seen_pids: set[int] = set()
         self._mark = f"{RUN_MARK_ENV}={uuid.uuid4().hex}".encode()
         self._since = processes.clock_ticks_now() - 1
         #: What close() ended (None until then).
@@ -731,19 +726,12 @@ class Judge:
             peer_pid, peer_uid = creds.pid, creds.uid
         received.close()
         session = self._claim(peer_pid)
-        if session is None and peer_pid is not None:
-            self._seen_pids.add(peer_pid)
         if session is None:
             self.extra_registrations.append(
                 f"{len(kinds)} fd(s) ({', '.join(k.value for k in kinds) or 'none'}) "
                 f"from pid {peer_pid}, payload {show_bytes(received.data)}")
-            transport.close_quietly(sock)
-            stray = None if peer_pid is None else processes.process_handle(peer_pid)
-            if stray is not None:
-                self._strays.append(stray)
+            transport.close_quietly(sock)  # its process is the case's: the sweep ends it
             return
-        if peer_pid is not None:
-            self._seen_pids.add(peer_pid)
         try:
             session.connection.socket_passed(kinds, received.data, peer_pid, peer_uid)
         except ProtocolError:
@@ -801,7 +789,6 @@ class Judge:
             with contextlib.closing(probe):
                 creds = transport.peer_credentials(probe)
             peer_pid, peer_uid = creds.pid, creds.uid
-            self._seen_pids.add(peer_pid)
         kinds = received.kinds
         session.connection.runner_passed(kinds, received.data, peer_pid, peer_uid)
         run.machine.handle(RunnerPassed(kinds, received.data, peer_pid, peer_uid))
@@ -839,7 +826,6 @@ class Judge:
         """Feed one message; True when it was a P whose process is already gone."""
         run.machine.handle(message)  # type: ignore[arg-type]
         if isinstance(message, CommandPid):
-            self._seen_pids.add(message.pid)
             run.command_exit_fd = processes.process_handle(message.pid)
             return run.command_exit_fd is None
         return False
@@ -945,10 +931,10 @@ class Judge:
     def close(self) -> None:
         """End every process of the case, count them, close every fd.
 
-        The processes are found three ways: the root's descendants, the pids seen on
-        the wire (registrations, runners, commands), and the processes carrying this
-        case's mark in their environment (a runner calls setsid; an orphan is
-        reparented to the checker, a child subreaper, or to init). They are stopped
+        The processes are the ones carrying this case's mark in their environment (a
+        runner calls setsid; an orphan is reparented to the checker, a child
+        subreaper, or to init) and the descendants of those and of the root. They are
+        stopped
         (SIGSTOP: nothing forks any more) until no new one shows up, then killed by
         pidfd and reaped, every wait bounded.
         """
@@ -962,9 +948,6 @@ class Judge:
                     transport.close_quietly(fd)
                 transport.close_quietly(session.sock)
                 session.pipe_fd = session.exit_fd = session.sock = None
-            for handle in self._strays:
-                transport.close_quietly(handle)
-            self._strays.clear()
             transport.close_quietly(self._master)
             self._master = None
             for launched in self._launched:
@@ -999,20 +982,26 @@ class Judge:
 
     def _stop_everything(self) -> tuple[dict[int, int], dict[int, int]]:
         """Find the case's processes and stop them, round after round, until no new one
-        appears: pid -> pidfd, and pid -> its process group then (zombies left out)."""
+        appears: pid -> pidfd, and pid -> its process group then (zombies left out).
+
+        A process is the case's when the judge started it, when it carries the case's
+        mark, or when it descends from one that is. A pid the slave merely named (in P,
+        or as the creator of a socket) is never enough: a broken slave could name any
+        process, pid 1 included.
+        """
         me = os.getpid()
+        launched = {one.process.pid for one in self._launched}
         clients = {run.client.pid for run in self.commands if run.client is not None}
-        roots = ({one.process.pid for one in self._launched} | self._seen_pids
-                 | {s.pid for s in self.sessions if s.pid})
         found: dict[int, int] = {}
         groups: dict[int, int] = {}
         for _ in range(SWEEP_ROUNDS):
             table = processes.process_table()
-            wanted = (roots & table.keys()) | processes.descendants(roots | found.keys(), table)
-            wanted |= {pid for pid, facts in table.items()
-                       if facts.started >= self._since and pid not in found
-                       and processes.has_environment(pid, self._mark)}
-            new = wanted - found.keys() - clients - {me}
+            ours = (launched & table.keys()) | found.keys() | {
+                pid for pid, facts in table.items()
+                if facts.started >= self._since and pid not in found
+                and processes.has_environment(pid, self._mark)}
+            ours |= processes.descendants(ours, table)
+            new = ours - found.keys() - clients - {me}
             if not new:
                 break
             for pid in new:
