@@ -934,9 +934,8 @@ class Judge:
         The processes are the ones carrying this case's mark in their environment (a
         runner calls setsid; an orphan is reparented to the checker, a child
         subreaper, or to init) and the descendants of those and of the root. They are
-        stopped
-        (SIGSTOP: nothing forks any more) until no new one shows up, then killed by
-        pidfd and reaped, every wait bounded.
+        stopped (SIGSTOP: nothing forks any more) until no new one shows up, then
+        killed by pidfd and reaped, every wait bounded.
         """
         try:
             self.sweep = self._sweep()
