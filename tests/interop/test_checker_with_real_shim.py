@@ -1,7 +1,5 @@
-"""Opt-in: `zeus-fsm check --dialect zeus` against the real Zeus Ruby shim (v0.20.0).
+"""Opt-in (ZEUSREF): `zeus-fsm check --dialect zeus` against the real Zeus Ruby shim (v0.20.0).
 
-Skipped, with the reason, unless ZEUSREF names a folder holding the real Zeus
-(`src/rubygem/lib`; see ../shared/zeusref/README.md) and `ruby` is installed.
 The plan is tests/interop/ruby/plan.rb, written as spec/CONFORMANCE.md asks
 (the child actions and the `zcheck` command). The shim passes every case but
 the three it fails by design (CONFORMANCE.md, "The real Ruby shim"), warns on
@@ -20,18 +18,10 @@ import uuid
 from pathlib import Path
 
 import pytest
+from real_zeus import ruby_shim_command
 
-ROOT = Path(__file__).resolve().parent.parent
-ZEUSREF = os.environ.get("ZEUSREF", "")
-SHIM = Path(ZEUSREF, "src", "rubygem", "lib") if ZEUSREF else None
-PLAN = ROOT / "tests" / "interop" / "ruby" / "plan.rb"
-pytestmark = [
-    pytest.mark.skipif(not ZEUSREF, reason="set ZEUSREF to the real Zeus build "
-                                           "(../shared/zeusref/README.md) to run interop tests"),
-    pytest.mark.skipif(bool(ZEUSREF) and not (SHIM and SHIM.is_dir()),
-                       reason=f"ZEUSREF={ZEUSREF} holds no src/rubygem/lib"),
-    pytest.mark.skipif(shutil.which("ruby") is None, reason="ruby is not installed"),
-]
+ROOT = Path(__file__).resolve().parent.parent.parent
+pytestmark = pytest.mark.skipif(shutil.which("ruby") is None, reason="ruby is not installed")
 
 #: What the shim gets wrong by design (CONFORMANCE.md): a trailing empty argument and a
 #: non-UTF-8 one (its runner signals the client), 0 for a death by signal.
@@ -62,13 +52,13 @@ def _marked(entry: bytes) -> list[str]:
 
 def test_the_real_ruby_shim_passes_the_checker_but_where_it_is_wrong_by_design(
         tmp_path: Path) -> None:
-    assert SHIM is not None
+    shim = ruby_shim_command()  # skips, with the reason, unless ZEUSREF is set
     report = tmp_path / "report.json"
     marker = f"ZEUS_FSM_INTEROP_RUN={uuid.uuid4().hex}"
     name, _, value = marker.partition("=")
     done = subprocess.run(
         [sys.executable, "-m", "zeus_fsm", "check", "--dialect", "zeus", "--json", str(report),
-         "--", "ruby", f"-I{SHIM}", "-rrubygems", f"-r{PLAN}", "-eZeus.go"],
+         "--", *shim],
         capture_output=True, text=True, timeout=RUN_SECONDS, cwd=ROOT,
         env={**os.environ, name: value})
     print(done.stdout.rstrip().splitlines()[-1])  # the run's last line, for the record
@@ -86,13 +76,13 @@ def test_the_real_ruby_shim_passes_the_checker_but_where_it_is_wrong_by_design(
     assert done.returncode == 1
 
 
-def test_the_shim_passes_every_other_case(tmp_path: Path) -> None:
+def test_the_shim_passes_every_other_case() -> None:
     """The same, with the by-design cases left out: N passed, 0 failed."""
-    assert SHIM is not None
+    shim = ruby_shim_command()
     others = ",".join(c for c in _zeus_case_ids() if c not in BY_DESIGN)
     done = subprocess.run(
         [sys.executable, "-m", "zeus_fsm", "check", "--dialect", "zeus", "-k", others,
-         "--", "ruby", f"-I{SHIM}", "-rrubygems", f"-r{PLAN}", "-eZeus.go"],
+         "--", *shim],
         capture_output=True, text=True, timeout=RUN_SECONDS, cwd=ROOT)
     last = done.stdout.rstrip().splitlines()[-1]
     print(last)
