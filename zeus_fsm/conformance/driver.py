@@ -10,8 +10,14 @@ machine.Handshake, which raises a ProtocolError naming the broken requirement.
 Facts the machine cannot judge (an extra registration, a missing lazy file)
 are left to the cases, which raise a Violation with their own expectation.
 
-Every wait is bounded by the step timeout; `close()` kills the slave's whole
-process group and closes every fd the judge holds.
+In the zeus dialect it also plays master and client for commands (`C`): the
+runner socket goes to the shared connection (`runner_passed`) and the Command
+machine, the judge sends the header and the client's fds itself, with a dummy
+client process of its own, and reads P, the exit status and the output.
+
+Every wait is bounded by the step timeout; `close()` ends every process of the
+case (those that left its process group or session too) and closes every fd
+the judge holds.
 """
 
 from __future__ import annotations
@@ -792,6 +798,12 @@ class Judge:
         kinds = received.kinds
         session.connection.runner_passed(kinds, received.data, peer_pid, peer_uid)
         run.machine.handle(RunnerPassed(kinds, received.data, peer_pid, peer_uid))
+        parent = None if peer_pid is None else processes.parent_pid_of(peer_pid)
+        if parent is not None and parent != session.pid:  # None: it ended already
+            raise Violation("CMD-2", self._command_step_text(run, "asked")
+                            + f", made by a runner {session.label} forked",
+                            f"the runner socket was made by pid {peer_pid}, whose parent is "
+                            f"{parent}, not {session.label} ({session.pid})")
         session.asked = None
         run.runner = transport.adopt_socket(received.keep(0))
         run.runner.setblocking(False)
