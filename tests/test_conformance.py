@@ -566,3 +566,31 @@ def test_a_pid_the_slave_only_names_is_never_killed(tmp_path: Path,
     finally:
         victim.kill()
         victim.wait(TIMEOUT)
+
+
+UNASKED_RUNNER_SOCKET = f"""
+import socket, sys
+sys.path.insert(0, {str(BROKEN)!r})
+from minimal_slave import Slave
+
+class Unasked(Slave):
+    def send_result(self, error):
+        super().send_result(error)  # R:OK, then a datagram socket nobody asked for
+        _, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        socket.send_fds(self.local, [b"\\\\0"], [theirs.fileno()])
+
+Unasked().main()
+"""
+
+
+def test_a_rule_broken_after_r_is_reported_with_the_step_it_broke(tmp_path: Path) -> None:
+    """The report of the issue: after R, an fd on the stream said 'a second pipe' under
+    'Expected: the root slave sends R within 5 s of P'. A socket that no C asked for is
+    CMD-2, expected of a connected slave."""
+    script = tmp_path / "unasked.py"
+    script.write_text(UNASKED_RUNNER_SOCKET, encoding="utf-8")
+    (result,) = run([catalogue.BY_ID["4.1"]],
+                    RunConfig((sys.executable, str(script)), "zeus", TIMEOUT))
+    assert (result.verdict, result.violated) == (FAILED, "CMD-2"), result.actual
+    assert "a runner socket that no C asked for" in (result.actual or "")
+    assert result.expected is not None and "connected, sends nothing" in result.expected

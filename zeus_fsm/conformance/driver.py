@@ -709,13 +709,16 @@ class Judge:
                       else owner.state if isinstance(owner, CommandRun) else None)
             try:
                 handler()
-            except ProtocolError:
+            except ProtocolError as error:
                 # The report's Expected: is the step of whoever broke a rule, not the
-                # step the case was waiting for (say, another slave's R).
+                # step the case was waiting for (say, another slave's R): the state the
+                # error surfaced in (one read may have taken it past several steps).
                 if isinstance(owner, Session) and before is not None:
-                    self.expecting = self._step_text(owner, before)
+                    self.expecting = self._step_text(owner, _phase_in(error.state) or before)
                 elif isinstance(owner, CommandRun) and before is not None:
-                    self.expecting = self._command_step_text(owner, before)
+                    state = (error.state or "").removeprefix("command ")
+                    self.expecting = self._command_step_text(
+                        owner, state if state and " " not in state else before)
                 raise
 
     def _on_master(self) -> None:
@@ -777,6 +780,10 @@ class Judge:
                 self._on_runner_socket(session, received)
                 return
             session.connection.received(received.data)
+            if received.fds and session.phase == "connected" and \
+                    received.kinds[0] in UNIX_SOCKETS:
+                self._on_runner_socket(session, received)  # no C asked for it: CMD-2
+                return
             if received.fds:
                 session.connection.fd_passed(received.kinds)
                 session.pipe_fd = received.keep(0)
@@ -788,7 +795,6 @@ class Judge:
         """zeus, after C: the fd on the slave's stream and the bytes that came with it (one
         NUL, no more: the real master reads one byte per fd) answer C (CMD-2)."""
         run = session.asked
-        assert run is not None
         peer_pid = peer_uid = None
         if len(received.fds) == 1 and received.kinds[0] in UNIX_SOCKETS:
             probe = socket.socket(fileno=os.dup(received.fds[0]))
@@ -797,6 +803,7 @@ class Judge:
             peer_pid, peer_uid = creds.pid, creds.uid
         kinds = received.kinds
         session.connection.runner_passed(kinds, received.data, peer_pid, peer_uid)
+        assert run is not None  # a runner socket no C asked for was refused just above
         run.machine.handle(RunnerPassed(kinds, received.data, peer_pid, peer_uid))
         parent = None if peer_pid is None else processes.parent_pid_of(peer_pid)
         if parent is not None and parent != session.pid:  # None: it ended already
@@ -1046,6 +1053,16 @@ class Judge:
             if not unreaped or clock.expired:
                 return
             time.sleep(0.005)
+
+
+def _phase_in(state: str | None) -> str | None:
+    """The handshake phase a ProtocolError's state names ("up_result_connected,
+    up_files_open" is connected), as Handshake.phase would say it."""
+    leaves = [leaf.strip() for leaf in (state or "").split(",") if leaf.strip()]
+    for leaf in leaves:
+        if leaf.startswith("up_result_"):
+            return leaf.removeprefix("up_result_")
+    return leaves[0] if leaves and not leaves[0].startswith(("up", "command")) else None
 
 
 def _alive(pid: int) -> bool:
