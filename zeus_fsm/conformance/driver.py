@@ -989,7 +989,7 @@ class Judge:
         root_group = self._root.process.pid if self._root else None
         try:
             for handle in found.values():
-                processes.signal_process(handle, signal.SIGKILL)
+                _signal(handle, signal.SIGKILL)
             self._reap(found)
             survivors = tuple(sorted(pid for pid in found if _alive(pid)))
         finally:
@@ -1028,7 +1028,7 @@ class Judge:
                     found[pid] = handle
                     if not table[pid].zombie:  # a zombie has ended already: not counted
                         groups[pid] = table[pid].pgid
-                    processes.signal_process(handle, signal.SIGSTOP)
+                    _signal(handle, signal.SIGSTOP)
         return found, groups
 
     def _reap(self, found: dict[int, int]) -> None:
@@ -1063,6 +1063,13 @@ def _phase_in(state: str | None) -> str | None:
         if leaf.startswith("up_result_"):
             return leaf.removeprefix("up_result_")
     return leaves[0] if leaves and not leaves[0].startswith(("up", "command")) else None
+
+
+def _signal(handle: int, signum: int) -> None:
+    """Signal a process of the case by pidfd; one that became another user's (a setuid
+    program) is out of reach, and is then reported as a survivor, not a crash."""
+    with contextlib.suppress(PermissionError):
+        processes.signal_process(handle, signum)
 
 
 def _alive(pid: int) -> bool:
