@@ -462,8 +462,8 @@ def command_pid(ctx: CaseContext) -> None:
     judge.command_started(run)  # the machine refuses the slave's or the runner's pid
     assert run.pid is not None and root.pid is not None
     chain = _ancestors(run.pid)
-    expected = (f"P:<pid>: the process that runs the command, forked below the slave "
-                f"(pid {root.pid})")
+    expected = (f"the command's P names the process that runs the command, forked below "
+                f"{root.label} (pid {root.pid})")
     if root.pid not in chain:
         raise Violation("CMD-5", expected, f"P names pid {run.pid}, whose ancestors are "
                         f"{chain or 'unknown (it is gone)'}")
