@@ -332,7 +332,7 @@ def test_list_runs_nothing(tmp_path: Path) -> None:
     done = _check("--list", "--dialect", "zeus", "--", "sh", "-c", f"touch {marker}")
     assert done.returncode == 0
     assert not marker.exists()
-    listed = re.findall(r"^  (\d\.\d) ", done.stdout, re.MULTILINE)
+    listed = re.findall(r"^  (\d+\.\d+) ", done.stdout, re.MULTILINE)
     assert listed == [c.id for c in catalogue.cases_for("zeus")]
 
 
@@ -358,7 +358,7 @@ def test_catalogue_ids_are_unique_numbered_by_section_and_cite_known_requirement
     for case in catalogue.CASES:
         assert case.requirement in BY_ID
         assert case.dialects <= BY_ID[case.requirement].dialects | frozenset(DIALECTS)
-        assert set(case.needs) <= {"ok", "fail", "lazy"}
+        assert set(case.needs) <= {"ok", "fail", "lazy", "command"}
     by_section = sorted(ids, key=lambda i: tuple(int(n) for n in i.split(".")))
     assert ids == by_section
 
@@ -418,3 +418,179 @@ def test_a_skipped_case_does_not_start_a_slave() -> None:
     result = run_case(case, RunConfig(("/no/such/slave",), "spec", TIMEOUT,
                                       ids=PlanIds(lazy="")))
     assert result.verdict == SKIPPED and "--id-lazy" in (result.actual or "")
+
+
+# ---- commands (zeus): the Expected line, the skip, the processes a case ends -------------
+
+#: (slave, case) -> words the Expected: line must hold: the step that failed, not an
+#: earlier one (before the fix, a failure after R could still say "sends R within 5 s").
+EXPECTED_STEP = {
+    ("runner_two_bytes.py", "9.1"): "answers C:zcheck with one fd",
+    ("command_identifier.py", "9.4"): "the command sends P:<pid>:",
+    ("status_always_zero.py", "9.10"): "exit status 3 for the command 'zcheck exit 3'",
+    ("hangs_on_unknown_command.py", "9.15"): "ends and its runner sends the exit status",
+}
+
+
+@pytest.mark.parametrize("key", sorted(EXPECTED_STEP))
+def test_expected_names_the_step_that_failed(matrix: Matrix, key: tuple[str, str]) -> None:
+    slave, case = key
+    (result,) = [r for r in matrix[(slave, "zeus")] if r.case.id == case]
+    assert result.verdict == FAILED
+    assert EXPECTED_STEP[key] in (result.expected or ""), result.expected
+    assert "sends R within" not in (result.expected or "")
+
+
+def test_an_empty_id_command_skips_the_command_cases() -> None:
+    done = _check("--dialect", "zeus", "--id-command", "", "-k", "9.10,4.2", "--",
+                  *_slave("minimal_slave.py"))
+    assert done.returncode == 0, done.stdout
+    assert "SKIP 9.10" in done.stdout and "--id-command" in done.stdout
+    assert done.stdout.splitlines()[-1] == "1 passed, 0 failed, 1 skipped"
+
+
+ESCAPING_COMMAND = f"""
+import os, sys, time
+sys.path.insert(0, {str(BROKEN)!r})
+from minimal_slave import Slave
+
+PIDS = os.environ["ZEUS_FSM_TEST_PIDS"]
+
+def note(pid):
+    with open(PIDS, "a") as out:
+        out.write(f"{{pid}}\\n")
+
+class Escaping(Slave):
+    def command(self, name):
+        super().command(name)
+        if os.environ.get("ZEUS_FSM_TEST_ORPHAN"):  # the slave dies once all 3 are there
+            end = time.monotonic() + 10
+            while len(open(PIDS).read().split()) < 3 and time.monotonic() < end:
+                time.sleep(0.01)
+            os._exit(0)
+
+    def run_command(self, sock, name, args, out_fd, err_fd):
+        # The command leaves a daemon behind: a new session, its parent gone at once.
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                note(os.getpid())
+                time.sleep(3600)
+            os._exit(0)
+        note(os.getpid())
+        note(os.getppid())  # the runner: it called setsid too
+        super().run_command(sock, name, args, out_fd, err_fd)
+
+Escaping().main()
+"""
+
+
+def _escaping(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    script, pids_file = tmp_path / "escaping.py", tmp_path / "pids"
+    script.write_text(ESCAPING_COMMAND, encoding="utf-8")
+    pids_file.write_text("")
+    monkeypatch.setenv("ZEUS_FSM_TEST_PIDS", str(pids_file))
+    return script, pids_file
+
+
+def test_every_process_of_a_case_is_ended_even_outside_its_session(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A runner (setsid), its command, and a daemon the command left (setsid, orphaned),
+    the root killed mid-command: all are ended and counted."""
+    script, pids_file = _escaping(tmp_path, monkeypatch)
+    fds_before = set(os.listdir("/proc/self/fd"))
+    with Judge((sys.executable, str(script)), get_dialect("zeus"), TIMEOUT) as judge:
+        root = judge.start_root()
+        judge.connected(root, "boot")
+        run = judge.launch_command(root, "zcheck", [b"cat"], stdin=None)
+        judge.command_started(run)
+        deadline = time.monotonic() + TIMEOUT
+        while len(pids_file.read_text().split()) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert root.pid is not None
+        os.kill(root.pid, 9)  # the runner loses its parent
+    pids = [int(p) for p in pids_file.read_text().split()]
+    assert len(pids) == 3
+    assert judge.sweep is not None and judge.sweep.survivors == ()
+    assert judge.sweep.ended >= 3 and judge.sweep.outside_group >= 3
+    assert [pid for pid in pids if _alive(pid)] == []
+    assert set(os.listdir("/proc/self/fd")) == fds_before
+
+
+def test_the_checker_is_a_subreaper_orphans_come_back_to_it_and_are_reaped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The slave dies while its command runs: the runner and the command's daemon are
+    orphans. `zeus-fsm check` (a child subreaper) gets them back, ends them and reaps them:
+    when it exits, none of them is left, not even as a zombie for init to collect."""
+    script, pids_file = _escaping(tmp_path, monkeypatch)
+    monkeypatch.setenv("ZEUS_FSM_TEST_ORPHAN", "1")
+    report = tmp_path / "r.json"
+    done = _check("--dialect", "zeus", "--timeout", "2", "-k", "9.2", "--json", str(report),
+                  "--", sys.executable, str(script))
+    assert done.returncode == 1, done.stdout  # the slave died: 9.2 fails, as it should
+    pids = [int(p) for p in pids_file.read_text().split()]
+    assert len(pids) == 3
+    assert [pid for pid in pids if Path(f"/proc/{pid}").exists()] == []
+    (case,) = json.loads(report.read_text(encoding="utf-8"))["cases"]
+    # The command and its runner ended on their own; the daemon was ended by the sweep.
+    assert case["survivors"] == [] and case["processes_outside_group"] >= 1
+    assert "survived" not in done.stdout
+
+
+NAMES_A_STRANGER = f"""
+import os, sys
+sys.path.insert(0, {str(BROKEN)!r})
+from minimal_slave import Slave
+
+class NamesAStranger(Slave):
+    def command_pid_message(self):
+        return f"P:{{os.environ['ZEUS_FSM_TEST_VICTIM']}}:{{self.slave_pid}}:\\\\0".encode()
+
+NamesAStranger().main()
+"""
+
+
+def test_a_pid_the_slave_only_names_is_never_killed(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command's P names a process that is not the case's: 9.2 fails (CMD-5), and
+    the sweep leaves that process alone."""
+    script = tmp_path / "stranger.py"
+    script.write_text(NAMES_A_STRANGER, encoding="utf-8")
+    victim = subprocess.Popen(["sleep", "60"])
+    try:
+        monkeypatch.setenv("ZEUS_FSM_TEST_VICTIM", str(victim.pid))
+        (result,) = run([catalogue.BY_ID["9.2"]],
+                        RunConfig((sys.executable, str(script)), "zeus", TIMEOUT))
+        assert result.verdict == FAILED and result.violated == "CMD-5", result.actual
+        assert victim.poll() is None and _alive(victim.pid)
+    finally:
+        victim.kill()
+        victim.wait(TIMEOUT)
+
+
+UNASKED_RUNNER_SOCKET = f"""
+import socket, sys
+sys.path.insert(0, {str(BROKEN)!r})
+from minimal_slave import Slave
+
+class Unasked(Slave):
+    def send_result(self, error):
+        super().send_result(error)  # R:OK, then a datagram socket nobody asked for
+        _, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        socket.send_fds(self.local, [b"\\\\0"], [theirs.fileno()])
+
+Unasked().main()
+"""
+
+
+def test_a_rule_broken_after_r_is_reported_with_the_step_it_broke(tmp_path: Path) -> None:
+    """The report of the issue: after R, an fd on the stream said 'a second pipe' under
+    'Expected: the root slave sends R within 5 s of P'. A socket that no C asked for is
+    CMD-2, expected of a connected slave."""
+    script = tmp_path / "unasked.py"
+    script.write_text(UNASKED_RUNNER_SOCKET, encoding="utf-8")
+    (result,) = run([catalogue.BY_ID["4.1"]],
+                    RunConfig((sys.executable, str(script)), "zeus", TIMEOUT))
+    assert (result.verdict, result.violated) == (FAILED, "CMD-2"), result.actual
+    assert "a runner socket that no C asked for" in (result.actual or "")
+    assert result.expected is not None and "connected, sends nothing" in result.expected

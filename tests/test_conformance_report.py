@@ -23,3 +23,22 @@ def test_failures_are_grouped_by_the_requirement_actually_broken() -> None:
 
 def test_a_clean_run_names_no_cause() -> None:
     assert root_causes([CaseResult(case, PASSED, 0.1) for case in CASES[:3]]) == []
+
+
+def test_a_surviving_process_is_said_above_the_summary_and_counted_in_json() -> None:
+    import json
+
+    from zeus_fsm.conformance.report import TextReport, to_json
+    from zeus_fsm.conformance.runner import RunConfig
+
+    first, second = CASES[:2]
+    results = [CaseResult(first, PASSED, 0.1, processes_ended=3, outside_group=2),
+               CaseResult(second, PASSED, 0.1, processes_ended=1, survivors=(4242,))]
+    lines: list[str] = []
+    TextReport(lines.append).finish(results)
+    assert lines[-1] == "2 passed, 0 failed"  # the summary stays the last line, exactly
+    assert any("survived their case" in line and f"{second.id}: 4242" in line
+               for line in lines)
+    cases = json.loads(to_json(RunConfig(("slave",), "zeus", 5.0), results))["cases"]
+    assert [(c["processes_ended"], c["processes_outside_group"], c["survivors"])
+            for c in cases] == [(3, 2, []), (1, 0, [4242])]

@@ -5,15 +5,17 @@ It imports nothing from zeus_fsm, as a slave written in another language would
 not, so the checker is never judged by its own code. Dialect: the
 ZEUS_FSM_DIALECT variable (`zeus-fsm check` sets it) or `--dialect spec|zeus`.
 
-Its plan: boot, child_ok, child_fail, child_lazy, as spec/CONFORMANCE.md asks.
-Every broken slave next to it subclasses Slave and overrides ONE method to
-break ONE rule; each method below is one step of the handshake.
+Its plan: boot, child_ok, child_fail, child_lazy, and (zeus) the command zcheck,
+as spec/CONFORMANCE.md asks. Every broken slave next to it subclasses Slave and
+overrides ONE method to break ONE rule; each method below is one step of the
+handshake or of a command.
 """
 
 from __future__ import annotations
 
 import os
 import select
+import signal
 import socket
 import stat
 import sys
@@ -29,6 +31,10 @@ PLAN_FILES = {
 }
 LAZY_FILE = os.path.join(HERE, "README.md")
 LAZY_DELAY = 0.05
+#: How often a runner looks for its client (CMD-9: at least once a second).
+CLIENT_CHECK = 0.05
+#: A runner's bound on each wait for the master.
+RUNNER_WAIT = 30.0
 FAIL_TEXT = ('Traceback (most recent call last):\n'
              f'  File "{HERE}/plan.py", line 12, in child_fail\n'
              'RuntimeError: child_fail fails on purpose\n')
@@ -178,9 +184,11 @@ class Slave:
     def handle(self, message: bytes) -> None:
         if message.startswith(b"S:"):
             self.spawn(message[2:].decode())
+        elif message.startswith(b"C:") and self.zeus:
+            self.command(message[2:].decode())
         elif message.startswith(b"C:"):
-            sys.stderr.write(f"minimal_slave: refusing {message!r}: commands are not "
-                             "implemented\n")
+            sys.stderr.write(f"minimal_slave: refusing {message!r}: the spec dialect has no "
+                             "wire for commands\n")
         else:
             sys.stderr.write(f"minimal_slave: ignoring {message!r}\n")
 
@@ -197,12 +205,149 @@ class Slave:
             finally:
                 os._exit(0)
 
+    # ---- commands (zeus): the runner and the command -------------------------
+
+    def command(self, name: str) -> None:
+        """Fork the runner and go back to serving at once."""
+        self.slave_pid = os.getpid()
+        if os.fork() == 0:
+            try:
+                self.run_runner(name)
+            finally:
+                os._exit(0)
+
+    def runner_socket_type(self) -> int:
+        return socket.SOCK_DGRAM
+
+    def send_runner_socket(self, theirs: socket.socket) -> None:
+        assert self.local is not None
+        socket.send_fds(self.local, [b"\0"], [theirs.fileno()])
+
+    def run_runner(self, name: str) -> None:
+        os.setsid()
+        mine, theirs = socket.socketpair(socket.AF_UNIX, self.runner_socket_type())
+        self.send_runner_socket(theirs)
+        theirs.close()
+        assert self.local is not None
+        self.local.close()
+        if self.files_w is not None:
+            os.close(self.files_w)
+        mine.settimeout(RUNNER_WAIT)
+        header = mine.recv(65536).rstrip(b"\0").split(b":")
+        client_pid, argc = int(header[0]), int(header[1])
+        args_fd, out_fd, err_fd = (socket.recv_fds(mine, 1, 1)[1][0] for _ in range(3))
+        data = b""
+        while chunk := os.read(args_fd, 65536):
+            data += chunk
+        os.close(args_fd)
+        args = self.split_arguments(data)
+        if len(args) != argc:
+            sys.stderr.write(f"minimal_slave: argc {argc}, got {len(args)} arguments\n")
+            return
+        pid = os.fork()
+        if pid == 0:
+            try:
+                self.run_command(mine, name, args, out_fd, err_fd)
+            finally:
+                os._exit(1)
+        os.close(out_fd)
+        os.close(err_fd)
+        status = self.wait_command(pid, client_pid)
+        mine.send(f"{status}\0".encode())
+
+    def split_arguments(self, data: bytes) -> list[bytes]:
+        return data.split(b"\0")[:-1]
+
+    def command_pid_message(self) -> bytes:
+        return f"P:{os.getpid()}:{self.slave_pid}:\0".encode()
+
+    def command_stdio(self, out_fd: int, err_fd: int) -> None:
+        os.dup2(out_fd, 0)
+        os.dup2(out_fd, 1)
+        os.dup2(err_fd, 2)
+
+    def run_command(self, sock: socket.socket, name: str, args: list[bytes], out_fd: int,
+                    err_fd: int) -> None:
+        sock.send(self.command_pid_message())
+        sock.close()
+        self.command_stdio(out_fd, err_fd)
+        os.close(out_fd)
+        os.close(err_fd)
+        if name != "zcheck":
+            os._exit(self.unknown_command(name))
+        os._exit(zcheck(args))
+
+    def unknown_command(self, name: str) -> int:
+        os.write(2, f"minimal_slave: no command named {name!r}\n".encode())
+        return 127
+
+    def wait_command(self, pid: int, client_pid: int) -> int:
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return self.exit_status(status)
+            if not client_alive(client_pid):
+                os.kill(pid, signal.SIGKILL)
+            time.sleep(CLIENT_CHECK)
+
+    def exit_status(self, status: int) -> int:
+        if os.WIFSIGNALED(status):
+            return 128 + os.WTERMSIG(status)
+        return os.WEXITSTATUS(status)
+
     def reap(self) -> None:
         try:
             while os.waitpid(-1, os.WNOHANG)[0]:
                 pass
         except ChildProcessError:
             pass
+
+
+def client_alive(pid: int) -> bool:
+    """Exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat_file:
+            return stat_file.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
+
+
+def zcheck(args: list[bytes]) -> int:
+    """spec/CONFORMANCE.md's check command, written again (no zeus_fsm here)."""
+    op, rest = (args[0], args[1:]) if args else (b"", [])
+    try:
+        if op == b"exit":
+            return int(rest[0])
+        if op == b"argv":
+            write_all(1, b"".join(arg + b"\0" for arg in rest))
+            return 0
+        if op == b"stderr":
+            write_all(2, rest[0])
+            return 0
+        if op == b"cat":
+            while chunk := os.read(0, 65536):
+                write_all(1, chunk)
+            return 0
+        if op == b"sleep":
+            time.sleep(float(rest[0]))
+            return 0
+        if op == b"kill":
+            os.kill(os.getpid(), int(rest[0]))
+            time.sleep(5)
+            return 0
+        if op == b"ids":
+            write_all(1, f"{os.getpid()} {os.getppid()} {os.getpgrp()} {os.getsid(0)}\n"
+                      .encode())
+            return 0
+    except (IndexError, ValueError):
+        pass
+    write_all(2, b"zcheck: bad call " + repr(args).encode() + b"\n")
+    return 2
+
+
+def write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data):]
 
 
 if __name__ == "__main__":

@@ -13,17 +13,23 @@ case is about (a hang on an unknown identifier is RESULT-5, not just a slow R).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 
 import attrs
 
-from zeus_fsm.conformance.driver import Judge, Session, Violation
-from zeus_fsm.protocol.errors import StepTimeout
+from zeus_fsm.conformance.driver import CommandRun, Judge, Session, Violation
+from zeus_fsm.protocol.errors import ChannelClosed, StepTimeout
 from zeus_fsm.protocol.escapes import show_bytes
 from zeus_fsm.protocol.requirements import BOTH, SECTIONS, SPEC, ZEUS, Requirement, requirement
+from zeus_fsm.transport import processes
 
 #: The identifier the checker uses for "an action the plan does not have".
 UNKNOWN_IDENTIFIER = "zeus_fsm_check_no_such_action"
+#: The command name the checker uses for "a command the plan does not have".
+UNKNOWN_COMMAND = "zeus_fsm_check_no_such_command"
+#: How often the runner must look for the client (CMD-9: at least once a second).
+CLIENT_CHECK_SECONDS = 1.0
 
 
 class Skipped(Exception):
@@ -37,6 +43,8 @@ class PlanIds:
     ok: str = "child_ok"
     fail: str = "child_fail"
     lazy: str = "child_lazy"
+    #: zeus: the command the plan provides for the command cases (spec/CONFORMANCE.md).
+    command: str = "zcheck"
     unknown: str = UNKNOWN_IDENTIFIER
 
     def get(self, role: str) -> str:
@@ -56,7 +64,7 @@ class Case:
     title: str
     run: Callable[[CaseContext], None] = attrs.field(repr=False)
     dialects: frozenset[str] = BOTH
-    #: Plan identifiers the case spawns: "ok", "fail", "lazy".
+    #: Plan identifiers the case spawns: "ok", "fail", "lazy", "command".
     needs: tuple[str, ...] = ()
 
     @property
@@ -119,24 +127,40 @@ def socket_arrives(ctx: CaseContext) -> None:
 BAD_ENVIRONMENTS = ("unset", "not a number", "closed", "not a socket")
 
 
+def _bad_env_outcomes(ctx: CaseContext) -> list[tuple[str, int | None, bytes]]:
+    outcomes = ctx.judge.start_with_bad_env(BAD_ENVIRONMENTS)
+    return [(variant, o.returncode, o.stderr)
+            for variant, o in zip(BAD_ENVIRONMENTS, outcomes, strict=True)]
+
+
 def bad_master_fd(ctx: CaseContext) -> None:
+    """SOCKET-5: exit non-zero in time. What it prints is 1.5's business."""
     judge = ctx.judge
-    for variant, outcome in zip(BAD_ENVIRONMENTS, judge.start_with_bad_env(BAD_ENVIRONMENTS),
-                                strict=True):
-        lines = outcome.stderr.rstrip(b"\n").split(b"\n")
-        if outcome.returncode is None:
+    for variant, code, _ in _bad_env_outcomes(ctx):
+        if code is None:
             actual = f"still running after {judge.timeout:g} s"
-        elif outcome.returncode == 0:
+        elif code == 0:
             actual = "it exited with status 0"
-        elif not outcome.stderr.strip():
-            actual = f"it exited with status {outcome.returncode} and an empty stderr"
-        elif len(lines) != 1:
-            actual = (f"it exited with status {outcome.returncode}, stderr "
-                      f"{show_bytes(outcome.stderr)} ({len(lines)} lines)")
         else:
             continue
         raise Violation("SOCKET-5", f"with ZEUS_MASTER_FD {variant}, the slave exits non-zero "
-                        f"within {judge.timeout:g} s with a one-line message on stderr", actual)
+                        f"within {judge.timeout:g} s", actual)
+
+
+def bad_master_fd_message(ctx: CaseContext) -> None:
+    """SOCKET-6: one line saying why (a multi-line backtrace says it too, less clearly)."""
+    for variant, code, stderr in _bad_env_outcomes(ctx):
+        if code is None or code == 0:
+            continue  # 1.4 judges that; here only the message counts
+        lines = stderr.rstrip(b"\n").split(b"\n")
+        if not stderr.strip():
+            actual = f"it exited with status {code} and an empty stderr"
+        elif len(lines) != 1:
+            actual = f"stderr {show_bytes(stderr)} ({len(lines)} lines)"
+        else:
+            continue
+        raise Violation("SOCKET-6", f"with ZEUS_MASTER_FD {variant}, one line on stderr "
+                        "saying what is wrong", actual)
 
 
 # ---- 2. Pid & Identifier ----------------------------------------------------
@@ -359,6 +383,227 @@ def frames_terminated(ctx: CaseContext) -> None:
     ctx.judge.closed(_failed_child(ctx))
 
 
+# ---- 9. Commands (zeus) --------------------------------------------------------------
+
+
+def _run(ctx: CaseContext, slave: Session, args: list[bytes], *, stdin: bytes | None = b"",
+         within: float | None = None, requirement: str = "CMD-7",
+         name: str | None = None) -> CommandRun:
+    """One command on `slave`, asked for, run and ended: P, status and output in."""
+    judge = ctx.judge
+    run = judge.launch_command(slave, name or ctx.ids.command, args, stdin)
+    return judge.command_done(run, judge.timeout if within is None else within, requirement)
+
+
+def _zcheck(ctx: CaseContext, slave: Session, *args: bytes, stdin: bytes | None = b"",
+            requirement: str = "CMD-7") -> CommandRun:
+    """`zcheck ARGS`, whose behaviour spec/CONFORMANCE.md defines: it ends at once."""
+    return _run(ctx, slave, list(args), stdin=stdin, requirement=requirement)
+
+
+def _expect_output(run: CommandRun, requirement: str, what: str, stdout: bytes | None,
+                   stderr: bytes | None = None) -> None:
+    got = (bytes(run.out), bytes(run.err))
+    if (stdout is not None and got[0] != stdout) or (stderr is not None and got[1] != stderr):
+        wanted = []
+        if stdout is not None:
+            wanted.append(f"stdout {show_bytes(stdout)}")
+        if stderr is not None:
+            wanted.append(f"stderr {show_bytes(stderr)}")
+        raise Violation(requirement, f"{what}: {' and '.join(wanted)}",
+                        f"{run.label} gave stdout {show_bytes(got[0])} and stderr "
+                        f"{show_bytes(got[1])} (exit status {run.status})")
+
+
+def _argv_case(ctx: CaseContext, *argument_lists: tuple[bytes, ...]) -> None:
+    """`zcheck argv A...` echoes each argument and a NUL: the command got them intact.
+
+    A runner that cannot take the arguments and ends without the command's P (the
+    Ruby runner on a trailing empty or non-UTF-8 argument: argc mismatch or
+    ArgumentError, then SIGTERM to the client) fails CMD-6: the command never ran
+    with them.
+    """
+    root = _booted(ctx)
+    for arguments in argument_lists:
+        args = [b"argv", *arguments]
+        try:
+            run = _zcheck(ctx, root, *args)
+        except (StepTimeout, ChannelClosed) as error:
+            if error.state not in ("command headed", "command starting"):
+                raise
+            run = ctx.judge.commands[-1]
+            raise Violation("CMD-6", f"{run.label} runs with exactly those arguments",
+                            f"the command never ran: {error.describe()}{run.client_fate()}",
+                            ) from None
+        _expect_output(run, "CMD-6", "each argument after argv, each with a NUL",
+                       b"".join(a + b"\0" for a in arguments))
+
+
+def runner_socket(ctx: CaseContext) -> None:
+    """CMD-2 is judged as the fd arrives: its kind, its count, the bytes with it."""
+    _zcheck(ctx, _booted(ctx), b"exit", b"0")
+
+
+def _ancestors(pid: int) -> list[int]:
+    chain: list[int] = []
+    parent = processes.parent_pid_of(pid)
+    while parent is not None and parent > 0 and len(chain) < 64:
+        chain.append(parent)
+        parent = processes.parent_pid_of(parent)
+    return chain
+
+
+def command_pid(ctx: CaseContext) -> None:
+    """The P of `zcheck cat` (blocked on its stdin, so alive) names a process below the
+    slave; the P of `zcheck ids` is the pid the command itself reports."""
+    judge = ctx.judge
+    root = _booted(ctx)
+    run = judge.launch_command(root, ctx.ids.command, [b"cat"], stdin=None)
+    judge.command_started(run)  # the machine refuses the slave's or the runner's pid
+    assert run.pid is not None and root.pid is not None
+    chain = _ancestors(run.pid)
+    expected = (f"the command's P names the process that runs the command, forked below "
+                f"{root.label} (pid {root.pid})")
+    if root.pid not in chain:
+        raise Violation("CMD-5", expected, f"P names pid {run.pid}, whose ancestors are "
+                        f"{chain or 'unknown (it is gone)'}")
+    judge.close_stdin(run)
+    judge.command_done(run, judge.timeout, "CMD-7")
+    run = _zcheck(ctx, root, b"ids")
+    fields = bytes(run.out).split()
+    if len(fields) != 4 or not fields[0].isdigit() or int(fields[0]) != run.pid:
+        raise Violation("CMD-5", expected + "; zcheck ids prints that pid first",
+                        f"P named pid {run.pid}; zcheck ids printed {show_bytes(bytes(run.out))}")
+
+
+def command_pid_slave(ctx: CaseContext) -> None:
+    """P's middle field, the slave that received C, is judged by the machine as P arrives."""
+    _zcheck(ctx, _booted(ctx), b"exit", b"0")
+
+
+def command_pid_identifier(ctx: CaseContext) -> None:
+    """An identifier in the command's P is refused by its decoder (CMD-5)."""
+    _zcheck(ctx, _booted(ctx), b"exit", b"0")
+
+
+def arguments_intact(ctx: CaseContext) -> None:
+    _argv_case(ctx, (), (b"a",), (b"one two", b"", b"x", b" spaced "))
+
+
+def trailing_empty_argument(ctx: CaseContext) -> None:
+    _argv_case(ctx, (b"a", b""))
+
+
+def non_utf8_argument(ctx: CaseContext) -> None:
+    _argv_case(ctx, (b"a\xffb", b"\xc3\x28"))
+
+
+def output_fds(ctx: CaseContext) -> None:
+    root = _booted(ctx)
+    run = _zcheck(ctx, root, b"stderr", b"to stderr\nno newline")
+    _expect_output(run, "CMD-6", "zcheck stderr TEXT writes TEXT on the stderr fd only",
+                   b"", b"to stderr\nno newline")
+    run = _zcheck(ctx, root, b"argv", b"to stdout")
+    _expect_output(run, "CMD-6", "zcheck argv writes on the stdout fd only", b"to stdout\0",
+                   b"")
+
+
+def stdin_is_stdout_fd(ctx: CaseContext) -> None:
+    data = bytes(range(256)) * 4
+    run = _zcheck(ctx, _booted(ctx), b"cat", stdin=data)
+    _expect_output(run, "CMD-6", "zcheck cat copies its stdin (the stdout fd, read to its "
+                   "end of file) to its stdout", data, b"")
+
+
+def _expect_status(run: CommandRun, wanted: int, why: str) -> None:
+    if run.status != wanted:
+        raise Violation("CMD-7", f"exit status {wanted} for {run.label} ({why})",
+                        f"the runner sent {run.status}")
+
+
+def exit_status(ctx: CaseContext) -> None:
+    root = _booted(ctx)
+    for code in (0, 3, 255):
+        _expect_status(_zcheck(ctx, root, b"exit", str(code).encode()), code,
+                       "its exit code")
+
+
+def signal_status(ctx: CaseContext) -> None:
+    run = _zcheck(ctx, _booted(ctx), b"kill", b"15")
+    _expect_status(run, 128 + 15, "128+N for a death by signal N: 15 is SIGTERM")
+
+
+def _blocking_command(ctx: CaseContext, root: Session) -> CommandRun:
+    """`zcheck cat` with its stdin left open: a command that runs until told."""
+    run = ctx.judge.launch_command(root, ctx.ids.command, [b"cat"], stdin=None)
+    ctx.judge.command_started(run)
+    return run
+
+
+def _finish_blocking(ctx: CaseContext, run: CommandRun) -> None:
+    ctx.judge.close_stdin(run, b"done")
+    ctx.judge.command_done(run, ctx.judge.timeout, "CMD-7")
+    _expect_output(run, "CMD-6", "zcheck cat copies its stdin to its stdout", b"done", b"")
+
+
+def serves_s_during_command(ctx: CaseContext) -> None:
+    root = _booted(ctx)
+    running = _blocking_command(ctx, root)
+    expected = (f"{root.label} forks a child for S:{ctx.ids.ok} that registers within "
+                f"{ctx.judge.timeout:g} s while {running.label} runs")
+    try:
+        child = _child(ctx, "ok", root)
+        ctx.judge.connected(child, ctx.ids.ok)
+    except Violation as violation:
+        if violation.requirement != "SPAWN-2":
+            raise
+        raise Violation("CMD-10", expected, violation.actual) from None
+    _finish_blocking(ctx, running)
+
+
+def two_commands(ctx: CaseContext) -> None:
+    root = _booted(ctx)
+    running = _blocking_command(ctx, root)
+    try:
+        second = _zcheck(ctx, root, b"exit", b"4")
+    except (StepTimeout, ChannelClosed) as error:
+        if error.requirement not in ("CMD-2", "CMD-5"):
+            raise
+        raise Violation("CMD-10", f"a second command runs while {running.label} runs",
+                        error.describe()) from None
+    _expect_status(second, 4, "its exit code")
+    if running.state != "running":
+        raise Violation("CMD-10", f"{running.label} still runs after a second command",
+                        f"its state is {running.state}")
+    _finish_blocking(ctx, running)
+
+
+def client_vanishes(ctx: CaseContext) -> None:
+    """The dummy client is killed and reaped; the command must end within the runner's
+    check interval and the step timeout. What the runner does next (a status for a
+    client that is gone; the Ruby runner sends none) is not judged."""
+    judge = ctx.judge
+    run = _blocking_command(ctx, _booted(ctx))
+    judge.vanish_client(run)
+    within = CLIENT_CHECK_SECONDS + judge.timeout
+    expected = (f"{run.label} (pid {run.pid}) ends within {within:g} s of its client's end "
+                f"(the runner checks for the client at least once a second)")
+    judge.expecting = expected
+    if not judge.wait_for(lambda: not run.judged, within):
+        raise Violation("CMD-9", expected, f"it was still running after {within:g} s")
+
+
+def unknown_command(ctx: CaseContext) -> None:
+    root = _booted(ctx)
+    run = _run(ctx, root, [], name=UNKNOWN_COMMAND, requirement="CMD-11")
+    if run.status == 0:
+        raise Violation("CMD-11", f"a non-zero exit status for {run.label}, a command the "
+                        "plan does not have", "exit status 0")
+    if not run.err.strip():
+        raise Violation("CMD-11", f"a message on the stderr of {run.label}, a command the "
+                        "plan does not have", f"exit status {run.status}, stderr empty")
+
+
 # ---- the catalogue -------------------------------------------------------------
 
 CASES: tuple[Case, ...] = (
@@ -368,8 +613,10 @@ CASES: tuple[Case, ...] = (
          socket_arrives, SPEC),
     Case("1.3", "SOCKET-4", "The slave's socket is an AF_UNIX SOCK_STREAM socket",
          socket_arrives, ZEUS),
-    Case("1.4", "SOCKET-5", "A bad ZEUS_MASTER_FD makes the slave exit non-zero with a "
-         "one-line message", bad_master_fd),
+    Case("1.4", "SOCKET-5", "A bad ZEUS_MASTER_FD makes the slave exit non-zero in time",
+         bad_master_fd),
+    Case("1.5", "SOCKET-6", "A bad ZEUS_MASTER_FD is told in one line on stderr",
+         bad_master_fd_message),
     Case("2.1", "PID-1", "The first message on the slave's socket is a well-formed P",
          root_registers),
     Case("2.2", "PID-2", "The root's P pid is its socket's peer pid and the process started",
@@ -422,6 +669,36 @@ CASES: tuple[Case, ...] = (
          needs=("fail",)),
     Case("8.1", "FRAME-2", "Every message on the stream ends with a NUL byte",
          frames_terminated, ZEUS, ("fail",)),
+    Case("9.1", "CMD-2", "C gets one fd: the runner's AF_UNIX SOCK_DGRAM socket, on one "
+         "NUL byte", runner_socket, ZEUS, ("command",)),
+    Case("9.2", "CMD-5", "The command's P gives its own pid, a process below the slave",
+         command_pid, ZEUS, ("command",)),
+    Case("9.3", "CMD-5", "The command's P names the slave that received C",
+         command_pid_slave, ZEUS, ("command",)),
+    Case("9.4", "CMD-5", "The command's P has an empty identifier", command_pid_identifier,
+         ZEUS, ("command",)),
+    Case("9.5", "CMD-6", "Arguments arrive intact: none, spaces, an empty one", arguments_intact,
+         ZEUS, ("command",)),
+    Case("9.6", "CMD-6", "A trailing empty argument arrives", trailing_empty_argument, ZEUS,
+         ("command",)),
+    Case("9.7", "CMD-6", "Arguments that are not UTF-8 arrive as their bytes", non_utf8_argument,
+         ZEUS, ("command",)),
+    Case("9.8", "CMD-6", "stdout and stderr are the passed fds, each its own", output_fds, ZEUS,
+         ("command",)),
+    Case("9.9", "CMD-6", "stdin is the stdout fd, read to its end of file", stdin_is_stdout_fd,
+         ZEUS, ("command",)),
+    Case("9.10", "CMD-7", "The exit status is relayed exactly", exit_status, ZEUS,
+         ("command",)),
+    Case("9.11", "CMD-7", "A death by signal N gives exit status 128+N", signal_status, ZEUS,
+         ("command",)),
+    Case("9.12", "CMD-10", "The slave serves S while a command runs", serves_s_during_command,
+         ZEUS, ("command", "ok")),
+    Case("9.13", "CMD-10", "A second command runs while one runs", two_commands, ZEUS,
+         ("command",)),
+    Case("9.14", "CMD-9", "The command ends when its client process is gone", client_vanishes,
+         ZEUS, ("command",)),
+    Case("9.15", "CMD-11", "An unknown command ends with an error status, not a hang",
+         unknown_command, ZEUS, ("command",)),
 )
 
 BY_ID: dict[str, Case] = {case.id: case for case in CASES}
@@ -438,6 +715,12 @@ def select(dialect: str, pattern: str | None) -> list[Case]:
     if not pattern:
         return cases
     words = [w.strip().lower() for w in pattern.split(",") if w.strip()]
-    return [case for case in cases
-            if any(w in field.lower() for w in words
-                   for field in (case.id, case.requirement, case.title))]
+    return [case for case in cases if any(_matches(case, w) for w in words)]
+
+
+def _matches(case: Case, word: str) -> bool:
+    """A whole case id (`9.1`) is that case only, not 9.10 to 9.15; anything else is a
+    substring of the id (`9.` is section 9), the requirement or the title."""
+    if re.fullmatch(r"\d+\.\d+", word):
+        return case.id == word or word in case.requirement.lower() or word in case.title.lower()
+    return any(word in field.lower() for field in (case.id, case.requirement, case.title))

@@ -12,7 +12,7 @@ from typing import TextIO
 
 import click
 
-from zeus_fsm.transport.processes import DIALECT_ENV
+from zeus_fsm.transport.processes import DIALECT_ENV, become_subreaper, reap_zombie_children
 
 REFERENCE_PLAN = "zeus_fsm.examples.demo:DemoPlan"
 #: Opened when the options are parsed, so an unwritable path is a usage error (exit 2)
@@ -38,6 +38,9 @@ def reference_slave(dialect: str) -> tuple[str, ...]:
               help="Plan identifier whose action loads a file, then fails.")
 @click.option("--id-lazy", default="child_lazy", show_default=True,
               help="Plan identifier whose action succeeds, then loads a file lazily.")
+@click.option("--id-command", default="zcheck", show_default=True,
+              help="zeus: the plan's command that behaves as spec/CONFORMANCE.md's zcheck "
+                   "('' : none; the command cases skip).")
 @click.option("--list", "list_only", is_flag=True, help="Print the selected cases; run nothing.")
 @click.option("--markdown", is_flag=True,
               help="With --list: the whole catalogue as a Markdown table (all dialects).")
@@ -51,13 +54,14 @@ def reference_slave(dialect: str) -> tuple[str, ...]:
               help="Cases run at once, each with its own slave [default: CPUs, at most 4].")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="[-- CMD ARGS...]")
 def check(dialect: str, timeout: float, id_ok: str, id_fail: str, id_lazy: str,
-          list_only: bool, markdown: bool, pattern: str | None, strict: bool,
+          id_command: str, list_only: bool, markdown: bool, pattern: str | None, strict: bool,
           junit: TextIO | None, json_file: TextIO | None, jobs: int | None,
           command: tuple[str, ...]) -> None:
     """Play the master against a slave command and judge it, case by case.
 
     Each case starts a fresh CMD (default: the bundled reference slave) in its
-    own process group with ZEUS_MASTER_FD set, and kills the group afterwards.
+    own process group with ZEUS_MASTER_FD set, and ends every process of it
+    afterwards (runners that called setsid too).
     See spec/CONFORMANCE.md for what a slave's plan must provide.
     """
     from zeus_fsm.conformance import cases as catalogue
@@ -80,7 +84,11 @@ def check(dialect: str, timeout: float, id_ok: str, id_fail: str, id_lazy: str,
 
     config = RunConfig(command=command or reference_slave(dialect), dialect=dialect,
                        timeout=timeout, strict=strict,
-                       ids=catalogue.PlanIds(ok=id_ok, fail=id_fail, lazy=id_lazy))
+                       ids=catalogue.PlanIds(ok=id_ok, fail=id_fail, lazy=id_lazy,
+                                             command=id_command))
+    # Orphans of the slave (a runner whose slave died, a command's daemon) come back to
+    # the checker, not to init: each case's judge ends and reaps its own.
+    become_subreaper()
     colour = sys.stdout.isatty()
 
     def style(text: str, name: str) -> str:
@@ -95,6 +103,7 @@ def check(dialect: str, timeout: float, id_ok: str, id_fail: str, id_lazy: str,
     except SlaveStartError as error:
         click.echo(f"zeus-fsm check: {error}", err=True)
         sys.exit(2)
+    reap_zombie_children()  # what ended on its own after its parent died came back to us
     text.finish(results)
     for out, render in ((junit, report.to_junit), (json_file, report.to_json)):
         if out is not None:

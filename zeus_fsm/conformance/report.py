@@ -80,6 +80,12 @@ class TextReport:
         self._write("")
         for line in root_causes(results):
             self._write(self._style(line, COLOURS[FAILED]))
+        survived = [f"{r.case.id}: {', '.join(map(str, r.survivors))}"
+                    for r in results if r.survivors]
+        if survived:
+            self._write(self._style("checker error (please report): processes of the slave "
+                                    "survived their case: " + "; ".join(survived),
+                                    COLOURS[FAILED]))
         warned = [r.case.id for r in results if r.verdict == WARNING]
         if warned:
             self._write(self._style(
@@ -129,6 +135,9 @@ def to_json(config: RunConfig, results: Sequence[CaseResult]) -> str:
             "sentence": r.sentence,
             "slave_stderr": list(r.stderr_tail),
             "seconds": round(r.seconds, 4),
+            "processes_ended": r.processes_ended,
+            "processes_outside_group": r.outside_group,
+            "survivors": list(r.survivors),
         } for r in results],
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

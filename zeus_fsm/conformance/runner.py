@@ -48,6 +48,11 @@ class CaseResult:
     actual: str | None = None
     #: The last lines the slave wrote to stderr, for failures and warnings.
     stderr_tail: tuple[str, ...] = ()
+    #: The slave's processes the case ended at its close, how many of them had left the
+    #: root's process group, and any still alive after (none, or a checker bug).
+    processes_ended: int = 0
+    outside_group: int = 0
+    survivors: tuple[int, ...] = ()
 
     @property
     def sentence(self) -> str | None:
@@ -118,7 +123,10 @@ def run_case(case: Case, config: RunConfig) -> CaseResult:
     if violated is not None:
         level = BY_ID[violated].level if violated in BY_ID else "MUST"
         verdict = WARNING if level == "SHOULD" and not config.strict else FAILED
-    return CaseResult(case, verdict, seconds, violated, expected, actual, tail)
+    sweep = judge.sweep
+    return CaseResult(case, verdict, seconds, violated, expected, actual, tail,
+                      sweep.ended if sweep else 0, sweep.outside_group if sweep else 0,
+                      sweep.survivors if sweep else ())
 
 
 def run(cases: Iterable[Case], config: RunConfig,

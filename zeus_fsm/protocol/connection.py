@@ -29,6 +29,7 @@ from zeus_fsm.protocol.events import (
     FdKind,
     PipeClosed,
     PipePassed,
+    RunnerPassed,
     SocketPassed,
 )
 from zeus_fsm.protocol.machine import Expectation, Handshake
@@ -155,6 +156,13 @@ class SlaveConnection:
             with self._decoding([]):
                 decoder.close()
         self.feed(PipeClosed())
+
+    def runner_passed(self, kinds: tuple[FdKind, ...], payload: bytes,
+                      peer_pid: int | None, peer_uid: int | None) -> None:
+        """zeus, after C: an fd arrived on the slave's stream, with the bytes that came with
+        it (`payload`: exactly one NUL for a runner socket). The Handshake judges it (CMD-2)."""
+        self.last_bytes = (self.last_bytes + payload)[-KEPT_BYTES:]
+        self.feed(RunnerPassed(kinds, payload, peer_pid, peer_uid))
 
     def deadline_passed(self, seconds: float) -> None:
         """The bounded wait for the current step ran out: the Handshake names the step.

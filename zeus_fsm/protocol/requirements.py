@@ -55,8 +55,11 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement("SOCKET-4", "MUST", "1", _S,
                 "The slave's socketpair is of type SOCK_STREAM.", ZEUS),
     Requirement("SOCKET-5", "MUST", "1", _S,
-                "The slave exits non-zero with a one-line message when ZEUS_MASTER_FD is "
-                "unset, not a number, closed, or not a socket."),
+                "The slave exits non-zero, within the master's step timeout, when "
+                "ZEUS_MASTER_FD is unset, not a number, closed, or not a socket."),
+    Requirement("SOCKET-6", "SHOULD", "1", _S,
+                "When ZEUS_MASTER_FD is bad, the slave says what is wrong in one line on "
+                "stderr."),
     # 2. Pid & Identifier
     Requirement("PID-1", "MUST", "2", _S,
                 "The first message on the slave's socket is a Pid & Identifier (P) message, "

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import suppress
 from typing import IO, TYPE_CHECKING
 
+import attrs
+
 if TYPE_CHECKING:  # imported when used: the slave's start-up never starts a process
     import subprocess
 
@@ -114,6 +116,84 @@ def reap_zombie_children(keep: Iterable[int] = ()) -> list[int]:
                 if os.waitpid(int(entry), os.WNOHANG)[0]:
                     reaped.append(int(entry))
     return reaped
+
+
+@attrs.frozen
+class ProcessFacts:
+    """One process as /proc/PID/stat gives it."""
+
+    pid: int
+    state: str  # "R", "S", ..., "Z" for a zombie
+    ppid: int
+    pgid: int
+    sid: int
+    #: When it started, in clock ticks since boot (to skip what existed before a run).
+    started: int
+
+    @property
+    def zombie(self) -> bool:
+        return self.state in ("Z", "X")
+
+
+def process_table_entry(pid: int) -> ProcessFacts | None:
+    """One process's facts (None when it is gone, reaped)."""
+    fields = _stat_fields(pid)
+    if fields is None:
+        return None
+    return ProcessFacts(pid, fields[0].decode("ascii", "replace"), int(fields[1]),
+                        int(fields[2]), int(fields[3]), int(fields[19]))
+
+
+def process_table() -> dict[int, ProcessFacts]:
+    """Every process /proc shows now (those that exit while it is read are left out)."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            facts = process_table_entry(int(entry))
+            if facts is not None:
+                table[facts.pid] = facts
+    return table
+
+
+def descendants(roots: Iterable[int], table: Mapping[int, ProcessFacts]) -> set[int]:
+    """The processes of `table` below any of `roots` by parent pid (the roots excluded)."""
+    children: dict[int, list[int]] = {}
+    for facts in table.values():
+        children.setdefault(facts.ppid, []).append(facts.pid)
+    found: set[int] = set()
+    todo = list(roots)
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def clock_ticks_now() -> int:
+    """Now, in the unit of ProcessFacts.started (clock ticks since boot)."""
+    return int(time.clock_gettime(time.CLOCK_BOOTTIME) * os.sysconf("SC_CLK_TCK"))
+
+
+def has_environment(pid: int, entry: bytes) -> bool:
+    """Whether the environment a process started with holds `entry` (b"NAME=value").
+
+    It survives setsid, a new process group and the loss of the parent: what marks
+    every process of one run, wherever it went (False when it cannot be read)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as file:
+            return entry in file.read().split(b"\0")
+    except OSError:
+        return False
+
+
+def reap_child(handle: int) -> bool:
+    """Collect an exited child of this process through its pidfd (never blocks); False
+    when it is not a child of ours (its own parent collects it) or has not exited."""
+    try:
+        return os.waitid(os.P_PIDFD, handle, os.WEXITED | os.WNOHANG) is not None
+    except ChildProcessError:
+        return False
 
 
 def parent_pid_of(pid: int) -> int | None:

@@ -1,0 +1,18 @@
+#!/usr/bin/env python3
+"""Breaks CMD-5: the command's P names its real parent (the runner) where the slave that
+received C belongs."""
+
+from __future__ import annotations
+
+import os
+
+from minimal_slave import Slave
+
+
+class Broken(Slave):
+    def command_pid_message(self) -> bytes:
+        return f"P:{os.getpid()}:{os.getppid()}:\0".encode()
+
+
+if __name__ == "__main__":
+    Broken().main()
