@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections import deque
 
 import pytest
@@ -32,6 +33,7 @@ from zeus_fsm.protocol.machine import (
     TRIGGERS,
     Expectation,
     Handshake,
+    _compiled,
     rejections_for,
     states_for,
     transitions_for,
@@ -170,8 +172,11 @@ def covered_rows(name: str, before: Config, trigger: str, after: Config) -> set[
 
 @pytest.mark.parametrize("name", DIALECT_NAMES)
 def test_machine_states_are_the_table_states_with_no_phantoms(name: str) -> None:
-    machine = Handshake(get_dialect(name))
-    built = set(machine._machine.get_nested_state_names())
+    # The engine runs each region of `up` as its own flat machine: together they hold
+    # every leaf once, and the leaves' ancestors are exactly the table's other states.
+    leaves = [leaf for region in _compiled(name).regions for leaf in region.machine.states]
+    assert len(leaves) == len(set(leaves))
+    built = {state for leaf in leaves for state in ancestors(leaf)}
     assert built == {s.name for s in states_for(name)}
     zeus_only = {"pipe", "up_result_command"}
     assert {s.name for s in STATES} - built == (zeus_only if name == "spec" else set())
@@ -516,3 +521,15 @@ def test_machines_are_independent(dialect: Dialect) -> None:
     second = Handshake(dialect)
     assert (first.phase, second.phase) == ("connected", "socket")
     assert first.describe_state() == "up_result_connected, up_files_open"
+
+
+def test_region_machines_are_shared_and_keep_no_handshake(dialect: Dialect) -> None:
+    """One flat machine per region serves every Handshake of a dialect: none is added to
+    it as a model, so a finished Handshake is freed, not kept alive by the machine."""
+    machine = run(dialect, [*REGISTER[dialect.name], "ok", "files"])
+    gone = weakref.ref(machine)
+    regions = _compiled(dialect.name).regions
+    assert Handshake(dialect)._tables.regions is regions
+    assert all(region.machine.models == [] for region in regions)
+    del machine
+    assert gone() is None  # freed at once: no reference cycle either
