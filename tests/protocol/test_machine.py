@@ -28,6 +28,7 @@ from zeus_fsm.protocol.events import (
     RunnerPassed,
     SocketPassed,
 )
+from zeus_fsm.protocol.lifecycle import Lifecycle
 from zeus_fsm.protocol.machine import (
     STATES,
     TRIGGERS,
@@ -533,3 +534,12 @@ def test_region_machines_are_shared_and_keep_no_handshake(dialect: Dialect) -> N
     assert all(region.machine.models == [] for region in regions)
     del machine
     assert gone() is None  # freed at once: no reference cycle either
+
+
+def test_lifecycles_share_one_machine_and_keep_no_model() -> None:
+    first, second = Lifecycle(), Lifecycle()
+    for trigger in ("start", "register", "succeed"):
+        first.fire(trigger)
+    assert (first.state, second.state) == ("connected", "unbooted")
+    assert first._machine is second._machine
+    assert first._machine.models == []
