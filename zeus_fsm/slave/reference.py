@@ -13,7 +13,6 @@ Start-up imports only what talking needs: no click, no diagrams, no hypothesis.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import importlib
 import os
@@ -60,6 +59,8 @@ DEFAULT_PLAN = "zeus_fsm.examples.demo:DemoPlan"
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_ENV = 2
+#: A command line it cannot run (as argparse exits).
+EXIT_USAGE = 2
 
 #: A handshake message the master does not take within this many seconds: give up.
 SEND_TIMEOUT = 5.0
@@ -558,26 +559,67 @@ def _exit(code: int) -> NoReturn:
 # --------------------------------------------------------------------------
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m zeus_fsm.slave",
-        description="The Python reference slave of the Zeus handshake. The master starts it "
-                    f"with {processes.MASTER_FD_ENV} naming the inherited master socket.")
-    parser.add_argument("--plan", default=DEFAULT_PLAN, metavar="MODULE:CLASS",
-                        help=f"the plan: one method per identifier (default {DEFAULT_PLAN})")
-    parser.add_argument("--dialect", default=os.environ.get(DIALECT_ENV, "spec"),
-                        help=f"spec or zeus (default: ${DIALECT_ENV}, else spec)")
-    args = parser.parse_args(argv)
-    if args.dialect not in DIALECT_NAMES:
-        parser.error(f"unknown dialect {args.dialect!r}; choose from {', '.join(DIALECT_NAMES)}")
-    module_name, colon, class_name = args.plan.partition(":")
+USAGE = "usage: python -m zeus_fsm.slave [-h] [--plan MODULE:CLASS] [--dialect DIALECT]"
+
+
+def _help() -> str:
+    return f"""{USAGE}
+
+The Python reference slave of the Zeus handshake. The master starts it with
+{processes.MASTER_FD_ENV} naming the inherited master socket.
+
+options:
+  -h, --help            show this help message and exit
+  --plan MODULE:CLASS   the plan: one method per identifier (default {DEFAULT_PLAN})
+  --dialect DIALECT     spec or zeus (default: ${DIALECT_ENV}, else spec)
+"""
+
+
+@attrs.frozen
+class Args:
+    plan: str
+    dialect: str
+
+
+class UsageError(Exception):
+    """A command line the slave cannot run: exit 2 with the usage (as argparse would)."""
+
+
+def parse_args(argv: Sequence[str] | None) -> Args:
+    """The two options, by hand: argparse (with gettext and re) was ~5 ms of the
+    slave's start-up, paid again by every slave a checker or `zeus start` launches.
+    `--opt value` and `--opt=value`; UsageError for anything else. Exits 0 for --help."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    values = {"--plan": DEFAULT_PLAN, "--dialect": os.environ.get(DIALECT_ENV, "spec")}
+    while args:
+        arg = args.pop(0)
+        if arg in ("-h", "--help"):
+            sys.stdout.write(_help())
+            _exit(EXIT_OK)
+        name, eq, value = arg.partition("=")
+        if name not in values:
+            raise UsageError(f"unrecognized arguments: {arg}")
+        if not eq:
+            if not args:
+                raise UsageError(f"argument {name}: expected one argument")
+            value = args.pop(0)
+        values[name] = value
+    parsed = Args(values["--plan"], values["--dialect"])
+    if parsed.dialect not in DIALECT_NAMES:
+        raise UsageError(f"unknown dialect {parsed.dialect!r}; "
+                         f"choose from {', '.join(DIALECT_NAMES)}")
+    module_name, colon, class_name = parsed.plan.partition(":")
     if not (module_name and colon and class_name):
-        parser.error(f"--plan {args.plan!r} is not MODULE:CLASS")
-    return args
+        raise UsageError(f"--plan {parsed.plan!r} is not MODULE:CLASS")
+    return parsed
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
-    args = parse_args(argv)
+    try:
+        args = parse_args(argv)
+    except UsageError as error:
+        sys.stderr.write(f"{USAGE}\npython -m zeus_fsm.slave: error: {error}\n")
+        _exit(EXIT_USAGE)
     dialect = get_dialect(args.dialect)
     try:
         master = master_socket_from_env(os.environ)
