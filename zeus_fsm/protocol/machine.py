@@ -407,14 +407,12 @@ class Handshake:
     def phase(self) -> str:
         """The step of the handshake: socket, pid, pipe, action, connected, crashed, closed
         or broken."""
-        for leaf in self.leaves:
-            if leaf.startswith("up_result_"):
-                return leaf.removeprefix("up_result_")
-        return self.leaves[0]
+        # The result region's machine also holds every state outside `up`.
+        return self.result_state.removeprefix("up_result_")
 
     @property
     def files_open(self) -> bool:
-        return "up_files_open" in self.leaves
+        return self.files_state == "up_files_open"
 
     @property
     def finished(self) -> bool:

@@ -161,21 +161,24 @@ def wait_readable(fds: Iterable[int], timeout: float | None) -> list[int]:
 def receive(sock: socket.socket, timeout: float, nbytes: int = RECV_BYTES) -> Received | None:
     """One recvmsg with fds, waiting at most `timeout` seconds; None when time ran out.
 
-    A wake-up with nothing to read waits again: on a datagram socket an empty
+    It reads first and polls only when nothing is there (recvmsg never blocks: see
+    _recvmsg_with_fds), so reading a socket poll has just reported costs no second
+    poll. A wake-up with nothing to read waits again: on a datagram socket an empty
     result would be indistinguishable from an empty datagram.
     """
-    clock = Clock(timeout)
+    clock: Clock | None = None
     while True:
-        if not wait_readable([sock.fileno()], clock.remaining()):
-            return None
         try:
             data, fds, flags = _recvmsg_with_fds(sock, nbytes)
             break
         except BlockingIOError:
-            if clock.expired:
-                return None
+            pass
         except ConnectionResetError:
             return Received(b"", [], eof=True)
+        if clock is None:
+            clock = Clock(timeout)
+        if clock.expired or not wait_readable([sock.fileno()], clock.remaining()):
+            return None
     truncated = bool(flags & _TRUNCATED)
     eof = not data and not fds and sock.type == socket.SOCK_STREAM
     return Received(data, list(fds), eof=eof, truncated=truncated)
