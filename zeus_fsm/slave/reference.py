@@ -385,7 +385,7 @@ class Slave:
         the child's way; its locks are free at the fork (nothing of it runs until then).
         """
         child = Slave(self.world, "", os.getpid() if self.dialect.has_parent_pid else None)
-        child.tracker.take_baseline()
+        child.tracker.share_baseline(self.tracker)
         return child
 
     def spawn(self, identifier: str) -> None:
