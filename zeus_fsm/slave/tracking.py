@@ -252,22 +252,26 @@ class FileTracker:
         return len(self._pending)
 
     def _run(self) -> None:
-        # The first look waits one interval too: at once, it would compete for the CPU
-        # with the master handling R, just sent (~0.35 ms of the spawn on 2 busy cores,
-        # measured), since listing sys.modules in a process just forked costs a page
-        # fault per page of modules. Files loaded by the action are reported then.
-        if self._stop.wait(self._interval):
-            return
+        first = True
         while True:
             with self._lock:
-                self._collect()
+                # The first look comes right after R: a full one (copying sys.modules)
+                # would compete for the CPU with the master handling R (~0.35 ms of a
+                # spawn on 2 busy cores, measured; in a process just forked every module
+                # touched is a page fault). When sys.modules kept its size and nothing was
+                # opened, nothing is new, or the next look (a full one) finds it.
+                self._collect(quick=first)
+                first = False
                 self._send_pending()
             if self.failure is not None or self._stop.wait(self._interval):
                 return
 
     # ---- under the lock ------------------------------------------------------
 
-    def _collect(self) -> None:
+    def _collect(self, quick: bool = False) -> None:
+        if (quick and not self._recorder.opened and self._known_modules is not None
+                and len(sys.modules) == len(self._known_modules)):
+            return
         modules = sys.modules.copy()  # one C-level copy: safe while other threads import
         if self._known_modules is None:  # reporting without an action: nothing is its
             self._known_modules = set(modules)
