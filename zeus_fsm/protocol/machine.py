@@ -31,7 +31,6 @@ from typing import Any, Final, TypeGuard
 import attrs
 from transitions import Machine
 
-from zeus_fsm.protocol.command import check_one_fd, check_runner_kind, check_runner_payload
 from zeus_fsm.protocol.dialects import Dialect
 from zeus_fsm.protocol.errors import (
     BadDescriptor,
@@ -499,7 +498,9 @@ class Handshake:
 
     def _guard_one_fd_passed(self, event: SocketPassed | PipePassed | RunnerPassed) -> bool:
         if isinstance(event, RunnerPassed):
-            check_one_fd(event)
+            from zeus_fsm.protocol import command  # see _guard_runner_is_datagram_socket
+
+            command.check_one_fd(event)
             return True
         requirement = "SOCKET-2" if isinstance(event, SocketPassed) else "CHAN-1"
         if len(event.kinds) != 1:
@@ -550,12 +551,20 @@ class Handshake:
                                   data=self.dialect.encode(event))
         return True
 
+    # The runner checks live with the command machine, imported when a runner's socket
+    # is judged: importing it with this module put command.py and command_wire.py (and
+    # their attrs classes) on every slave's start-up (tests/test_slave_startup.py).
+
     def _guard_runner_is_datagram_socket(self, event: RunnerPassed) -> bool:
-        check_runner_kind(event)
+        from zeus_fsm.protocol import command
+
+        command.check_runner_kind(event)
         return True
 
     def _guard_payload_is_one_nul(self, event: RunnerPassed) -> bool:
-        check_runner_payload(event)
+        from zeus_fsm.protocol import command
+
+        command.check_runner_payload(event)
         return True
 
     def _guard_pipe_is_fifo(self, event: PipePassed) -> bool:
