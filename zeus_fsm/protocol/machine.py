@@ -298,14 +298,15 @@ class _Compiled:
     """One dialect's tables, compiled once per process into flat region machines and
     indexed for the lookups every event makes.
 
-    Why not one `HierarchicalMachine` (as before): measured here with transitions 0.9.3
-    (benchmarks/bench_machine.py), one trigger of a hierarchical machine with a parallel
-    state costs ~5x a flat machine's (~38 us vs ~7 us on an idle core), and building one
-    per Handshake cost ~0.3 ms, paid by the master per slave and by the slave per child
-    before its first step. The two regions of `up` never share a transition, so they run
-    as two flat machines on two model attributes: the first region's machine also holds
-    the states outside `up` (socket, pid, pipe, broken); entering `up` lands on the
-    first region's initial leaf and starts every other region at its own initial leaf
+    Why not one `HierarchicalMachine` (as before): measured with transitions 0.9.3 on the
+    2-core development machine (benchmarks/bench_machine.py, one run, load ~2.5), one
+    trigger of a hierarchical machine with a parallel state costs ~9x a flat machine's
+    (50 us vs 5.5 us), and building one per Handshake cost ~0.2 ms, paid by the master
+    per slave and by the slave per child (now 0.5 us: nothing is built). The two regions
+    of `up` never share a transition, so they run as two flat machines on two model
+    attributes: the first region's machine also holds the states outside `up` (socket,
+    pid, pipe, broken); entering `up` lands on the first region's initial leaf and
+    starts every other region at its own initial leaf
     (both derived from STATES' order, as the diagrams read them).
     """
 
