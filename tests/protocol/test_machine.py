@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 import weakref
 from collections import deque
 
@@ -543,3 +545,26 @@ def test_lifecycles_share_one_machine_and_keep_no_model() -> None:
     assert (first.state, second.state) == ("connected", "unbooted")
     assert first._machine is second._machine
     assert first._machine.models == []
+
+
+def test_shared_machines_serve_handshakes_in_many_threads(dialect: Dialect) -> None:
+    """The checker runs cases in threads, each with its own Handshakes on the same shared
+    region machines: a trigger keeps nothing on the machine (no queue), so they do not mix."""
+    path = [*REGISTER[dialect.name], "ok", "files"]
+    seen: list[str] = []
+
+    def handshakes() -> None:
+        for _ in range(100):
+            seen.append(run(dialect, path).describe_state())
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
+    try:
+        threads = [threading.Thread(target=handshakes) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    finally:
+        sys.setswitchinterval(interval)
+    assert seen == ["up_result_connected, up_files_open"] * 400
