@@ -306,8 +306,8 @@ class _Compiled:
     of `up` never share a transition, so they run as two flat machines on two model
     attributes: the first region's machine also holds the states outside `up` (socket,
     pid, pipe, broken); entering `up` lands on the first region's initial leaf and
-    starts every other region at its own initial leaf
-    (both derived from STATES' order, as the diagrams read them).
+    starts every other region at its own initial leaf (both derived from STATES' order,
+    as the diagrams read them).
     """
 
     def __init__(self, dialect: str) -> None:
@@ -332,8 +332,8 @@ class _Compiled:
             dest = None if spec.dest == "=" else _initial_leaf(names, spec.dest)
             for source in _leaves_under(names, spec.source):
                 region = self.region_of[source]
-                assert dest is None or self.region_of[dest] is region, \
-                    f"{spec}: a transition cannot cross from one region into another"
+                if dest is not None and self.region_of[dest] is not region:
+                    raise ValueError(f"{spec}: a transition cannot cross into another region")
                 enters = dest is not None and dest in inside and source not in inside
                 region.machine.add_transition(
                     spec.trigger, source, dest,
