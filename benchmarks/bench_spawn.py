@@ -1,33 +1,50 @@
-"""How fast the Master boots slaves, against a bare Python baseline.
+"""How fast the Master gets slaves connected: the reference slave against a bare fork and
+against the real Zeus Ruby shim, in one run.
 
-    .venv/bin/python -m benchmarks.bench_spawn [--children 200] [--roots 10]
+    .venv/bin/python -m benchmarks.bench_spawn [--children 300] [--roots 10] [--imports 20]
+                                               [--breakdown]
+    ZEUSREF=~/.cache/zeusref .venv/bin/python -m benchmarks.bench_spawn   # adds the Ruby shim
 
-Measures, in one run and for both dialects, with the reference slave and the demo plan:
+Every slave runs a plan whose actions do nothing (benchmarks/plans/spawn_plan.py, and
+spawn_plan.rb for Ruby), so what is timed is the slave and the master, not an action.
+In one run it measures:
 
-- root: `boot_root()`, from Popen to the root connected (R:OK handled);
-- child: `spawn(root, "child_ok")`, from the call (S is sent right away) to the child
-  connected, median of --children spawns (each child is stopped after it is timed);
-- baseline: a bare fork + socketpair + fd pass + two writes (P, R) in Python, read
-  back by the parent, of the dialect's socket type; median of as many.
+- **child spawn**: `Master.spawn(root, "child_noop")`, from the call (S goes out first)
+  to the child connected (R:OK handled), for the reference slave in both dialects and,
+  when `ZEUSREF` names a built real Zeus (../shared/zeusref/README.md), the real Ruby
+  shim (zeus dialect), driven by the same Master; each child is stopped after it is
+  timed;
+- **bare**: a fork + socketpair + fd pass + two writes (P, R) in Python, read back by
+  the parent, with the dialect's socket type: the least a slave can do;
+- **root boot**: Popen to the root connected, for each slave;
+- **imports**: `python -c pass` against `python -c "import zeus_fsm.slave.reference"`
+  (what `python -m zeus_fsm.slave` loads), wall time, as this environment starts them
+  and with a bytecode cache; and `-X importtime`'s cumulative figure for the module.
 
-It prints the medians and the ratio child / baseline (target <= 1.5x), then where a
-child's time goes: a second pass with an observer splits each spawn at the wire events
-the master sees (S sent, socket received, P, R, connected), and the master's own CPU
-time per spawn (time.process_time) shows how much of it is the master's work.
+The machine is shared and busy, so the subjects are timed in interleaved batches (a load
+spike hits all of them alike) and compared as medians within the run: the ratio to the
+bare baseline is the figure to read, not the milliseconds.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import socket
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from itertools import pairwise
+from pathlib import Path
 
-from zeus_fsm.master.loop import Master
+import attrs
+
+from zeus_fsm.master.loop import Master, SlaveSession
 from zeus_fsm.master.observe import (
     Channel,
     Direction,
@@ -37,46 +54,185 @@ from zeus_fsm.master.observe import (
     WireEvent,
 )
 
-PLAN = "zeus_fsm.examples.demo:DemoPlan"
-DIALECTS = ("spec", "zeus")
+ROOT = Path(__file__).resolve().parent.parent
+PLANS = Path(__file__).resolve().parent / "plans"
+PLAN = "benchmarks.plans.spawn_plan:SpawnPlan"
+IDENTIFIER = "child_noop"
+SLAVE_MODULE = "zeus_fsm.slave.reference"
 
 
-def slave_command(dialect: str) -> list[str]:
-    return [sys.executable, "-m", "zeus_fsm.slave", "--plan", PLAN, "--dialect", dialect]
+@attrs.frozen
+class Subject:
+    name: str
+    dialect: str
+    command: tuple[str, ...]
 
 
-def time_roots(dialect: str, count: int) -> list[float]:
-    times = []
-    for _ in range(count):
-        with Master(slave_command(dialect), dialect) as master:
-            started = time.perf_counter()
-            root = master.boot_root()
-            times.append(time.perf_counter() - started)
-            if not root.ok:
-                raise SystemExit(f"root failed: {root.errors or root.result}")
-    return times
+def subjects(zeusref: str | None) -> list[Subject]:
+    found = [Subject("zeus_fsm reference slave", dialect,
+                     (sys.executable, "-m", "zeus_fsm.slave", "--plan", PLAN,
+                      "--dialect", dialect))
+             for dialect in ("spec", "zeus")]
+    if zeusref:
+        lib = Path(zeusref).expanduser() / "src" / "rubygem" / "lib"
+        if not (lib / "zeus.rb").is_file():
+            raise SystemExit(f"ZEUSREF={zeusref}: no {lib}/zeus.rb (see ../shared/zeusref)")
+        ruby = shutil.which("ruby")
+        if ruby is None:
+            raise SystemExit("ZEUSREF is set but there is no ruby on PATH")
+        found.append(Subject("real Zeus Ruby shim (v0.20.0)", "zeus",
+                             (ruby, f"-I{lib}", "-rrubygems", f"-r{PLANS / 'spawn_plan.rb'}",
+                              "-eZeus.go")))
+    return found
 
 
-def time_children(dialect: str, count: int, identifier: str) -> tuple[list[float], list[float]]:
-    """(spawn() call -> connected, S sent -> R handled) for `count` children."""
-    calls, wire = [], []
-    with Master(slave_command(dialect), dialect) as master:
-        root = master.boot_root()
+def open_master(stack: ExitStack, subject: Subject,
+                observer: Callable[[ObservedEvent], None] | None = None) -> Master:
+    return stack.enter_context(Master(list(subject.command), subject.dialect,
+                                      cwd=str(ROOT), observer=observer))
+
+
+def boot(master: Master, subject: Subject) -> SlaveSession:
+    root = master.boot_root()
+    if not root.ok:
+        raise SystemExit(f"{subject.name} ({subject.dialect}): root failed: "
+                         f"{root.errors or root.result}")
+    return root
+
+
+def spawn_once(master: Master, root: SlaveSession, subject: Subject) -> float:
+    started = time.perf_counter()
+    child = master.spawn(root, IDENTIFIER)
+    elapsed = time.perf_counter() - started
+    if not child.ok:
+        raise SystemExit(f"{subject.name} ({subject.dialect}): {IDENTIFIER} failed: "
+                         f"{child.errors or child.result}")
+    master.stop(child)
+    return elapsed
+
+
+def time_boot(subject: Subject) -> float:
+    with ExitStack() as stack:
+        master = open_master(stack, subject)
+        started = time.perf_counter()
+        boot(master, subject)
+        return time.perf_counter() - started
+
+
+# ---- the bare baseline ----------------------------------------------------------------
+
+
+def bare_spawn(sock_type: int, ours: socket.socket, theirs: socket.socket) -> float:
+    """fork; the child makes a socketpair, passes one end, writes P and R; the parent reads."""
+    started = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        local, remote = socket.socketpair(socket.AF_UNIX, sock_type)
+        socket.send_fds(theirs, [b"\0"], [remote.fileno()])
+        local.send(b"P:%d:0:child\0" % os.getpid())
+        local.send(b"R:OK\0")
+        os._exit(0)
+    _, fds, _, _ = socket.recv_fds(ours, 1, 1)
+    channel = socket.socket(fileno=fds[0])
+    read_two_messages(channel)
+    elapsed = time.perf_counter() - started
+    channel.close()
+    os.waitpid(pid, 0)
+    return elapsed
+
+
+def read_two_messages(channel: socket.socket) -> None:
+    """Two datagrams, or a stream up to its second NUL."""
+    if channel.type == socket.SOCK_DGRAM:
+        channel.recv(4096)
+        channel.recv(4096)
+        return
+    received = b""
+    while received.count(b"\0") < 2:
+        chunk = channel.recv(4096)
+        if not chunk:
+            raise SystemExit("baseline child closed early")
+        received += chunk
+
+
+# ---- children, interleaved ------------------------------------------------------------
+
+
+def time_children(found: list[Subject], count: int,
+                  batch: int) -> tuple[dict[Subject, list[float]], dict[str, list[float]]]:
+    """`count` child spawns per subject and bare spawns per dialect, in interleaved batches."""
+    spawns: dict[Subject, list[float]] = {s: [] for s in found}
+    bare: dict[str, list[float]] = {"spec": [], "zeus": []}
+    kinds = {"spec": socket.SOCK_DGRAM, "zeus": socket.SOCK_STREAM}
+    with ExitStack() as stack:
+        masters = {s: open_master(stack, s) for s in found}
+        roots = {s: boot(masters[s], s) for s in found}
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        stack.callback(ours.close)
+        stack.callback(theirs.close)
+        for subject in found:  # warm-up: first spawns fault in code paths on both sides
+            for _ in range(5):
+                spawn_once(masters[subject], roots[subject], subject)
+        done = 0
+        while done < count:
+            size = min(batch, count - done)
+            for subject in found:
+                spawns[subject].extend(spawn_once(masters[subject], roots[subject], subject)
+                                       for _ in range(size))
+            for dialect, kind in kinds.items():
+                bare[dialect].extend(bare_spawn(kind, ours, theirs) for _ in range(size))
+            done += size
+    return spawns, bare
+
+
+# ---- imports --------------------------------------------------------------------------
+
+
+def time_imports(count: int) -> dict[str, list[float]]:
+    """Wall time of `python -c pass` and of importing the slave, interleaved; as this
+    environment starts them, and with a bytecode cache in a temporary folder."""
+    out: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory() as cache:
+        cached = dict(os.environ, PYTHONPYCACHEPREFIX=cache)
+        cached.pop("PYTHONDONTWRITEBYTECODE", None)
+        runs = {
+            "python -c pass": ("pass", None),
+            f"import {SLAVE_MODULE}": (f"import {SLAVE_MODULE}", None),
+            "python -c pass, bytecode cached": ("pass", cached),
+            f"import {SLAVE_MODULE}, bytecode cached": (f"import {SLAVE_MODULE}", cached),
+        }
+        for code, env in runs.values():  # warm-up, and fill the cache
+            subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=ROOT)
+        for name in runs:
+            out[name] = []
         for _ in range(count):
-            started = time.perf_counter()
-            child = master.spawn(root, identifier)
-            calls.append(time.perf_counter() - started)
-            if not child.ok or child.started_at is None or child.result_at is None:
-                raise SystemExit(f"{identifier} failed: {child.errors or child.result}")
-            wire.append(child.result_at - child.started_at)
-            master.stop(child)
-    return calls, wire
+            for name, (code, env) in runs.items():
+                started = time.perf_counter()
+                subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=ROOT)
+                out[name].append(time.perf_counter() - started)
+        out["-X importtime, cumulative"] = [
+            importtime(SLAVE_MODULE, None) for _ in range(count)]
+        out["-X importtime, cumulative, bytecode cached"] = [
+            importtime(SLAVE_MODULE, cached) for _ in range(count)]
+    return out
 
 
-#: The stages of one spawn, between the events `_stage_marks` picks out.
+def importtime(module: str, env: dict[str, str] | None) -> float:
+    """-X importtime's cumulative seconds for `module` in a fresh interpreter."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"],
+                          env=env, check=True, cwd=ROOT, capture_output=True, text=True)
+    for line in done.stderr.splitlines():
+        fields = [f.strip() for f in line.removeprefix("import time:").split("|")]
+        if len(fields) == 3 and fields[2] == module:
+            return int(fields[1]) / 1e6
+    raise SystemExit(f"-X importtime did not report {module}")
+
+
+# ---- where a reference child's time goes (--breakdown) ------------------------------
+
 STAGES = ("S sent -> socket received (slave forks, makes its socketpair)",
           "socket -> P (master checks the fd; slave sends P)",
-          "P -> R (slave runs the action)",
+          "P -> R (slave: [pipe,] action, R)",
           "R -> connected (master records the result)")
 
 
@@ -97,109 +253,98 @@ def _stage_marks(events: list[ObservedEvent]) -> list[float]:
     ]
 
 
-def breakdown(dialect: str, count: int, identifier: str) -> tuple[list[list[float]], list[float]]:
+def breakdown(subject: Subject, count: int) -> tuple[list[list[float]], list[float]]:
     """Per stage, its durations; and the master's CPU seconds per spawn (no observer)."""
     events: list[ObservedEvent] = []
     stages: list[list[float]] = [[] for _ in STAGES]
-    with Master(slave_command(dialect), dialect, observer=events.append) as master:
-        root = master.boot_root()
+    with ExitStack() as stack:
+        master = open_master(stack, subject, events.append)
+        root = boot(master, subject)
         for _ in range(count):
             events.clear()
-            child = master.spawn(root, identifier)
-            marks = _stage_marks(events)
-            for index, (start, end) in enumerate(pairwise(marks)):
+            child = master.spawn(root, IDENTIFIER)
+            for index, (start, end) in enumerate(pairwise(_stage_marks(events))):
                 stages[index].append(end - start)
             master.stop(child)
     cpu = []
-    with Master(slave_command(dialect), dialect) as master:
-        root = master.boot_root()
+    with ExitStack() as stack:
+        master = open_master(stack, subject)
+        root = boot(master, subject)
         for _ in range(count):
             started = time.process_time()
-            child = master.spawn(root, identifier)
+            child = master.spawn(root, IDENTIFIER)
             cpu.append(time.process_time() - started)
             master.stop(child)
     return stages, cpu
 
 
-def time_baseline(sock_type: int, count: int) -> list[float]:
-    """fork; the child makes a socketpair, passes one end, writes P and R; the parent reads."""
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-    times = []
-    try:
-        for _ in range(count):
-            started = time.perf_counter()
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover - the child
-                local, remote = socket.socketpair(socket.AF_UNIX, sock_type)
-                socket.send_fds(theirs, [b"\0"], [remote.fileno()])
-                local.send(b"P:%d:0:child\0" % os.getpid())
-                local.send(b"R:OK\0")
-                os._exit(0)
-            _, fds, _, _ = socket.recv_fds(ours, 1, 1)
-            channel = socket.socket(fileno=fds[0])
-            read_two_messages(channel)
-            times.append(time.perf_counter() - started)
-            channel.close()
-            os.waitpid(pid, 0)
-    finally:
-        ours.close()
-        theirs.close()
-    return times
-
-
-def read_two_messages(channel: socket.socket) -> None:
-    """Two datagrams, or a stream up to its second NUL."""
-    if channel.type == socket.SOCK_DGRAM:
-        channel.recv(4096)
-        channel.recv(4096)
-        return
-    received = b""
-    while received.count(b"\0") < 2:
-        chunk = channel.recv(4096)
-        if not chunk:
-            raise SystemExit("baseline child closed early")
-        received += chunk
+# ---- report ---------------------------------------------------------------------------
 
 
 def ms(seconds: float) -> str:
-    return f"{seconds * 1000:7.2f} ms"
+    return f"{seconds * 1000:.2f} ms"
 
 
-def median(values: list[float]) -> float:
-    return statistics.median(values)
+def spread(values: list[float]) -> str:
+    deciles = statistics.quantiles(values, n=10)
+    return f"{ms(statistics.median(values))} (p10 {ms(deciles[0])}, p90 {ms(deciles[-1])})"
 
 
-def report(name: str, values: list[float], fmt: Callable[[float], str] = ms) -> None:
-    print(f"  {name:<34} median {fmt(median(values))}   "
-          f"p10 {fmt(statistics.quantiles(values, n=10)[0])}   n={len(values)}")
+def rows(found: list[Subject], spawns: dict[Subject, list[float]], bare: dict[str, list[float]],
+         boots: dict[Subject, list[float]]) -> Iterator[str]:
+    yield "| slave | dialect | root boot (Popen -> connected) | child spawn (S -> connected) " \
+          "| x bare |"
+    yield "|---|---|---|---|---|"
+    for dialect in ("spec", "zeus"):
+        yield f"| bare fork + socketpair + fd pass + 2 writes | {dialect} | - | " \
+              f"{spread(bare[dialect])} | 1.00 |"
+        for subject in (s for s in found if s.dialect == dialect):
+            ratio = statistics.median(spawns[subject]) / statistics.median(bare[dialect])
+            yield f"| {subject.name} | {dialect} | {ms(statistics.median(boots[subject]))} | " \
+                  f"{spread(spawns[subject])} | {ratio:.2f} |"
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--children", type=int, default=200)
-    parser.add_argument("--roots", type=int, default=10)
-    parser.add_argument("--identifier", default="child_ok",
-                        help="the demo action each child runs (child_ok loads 2 files)")
+    parser.add_argument("--children", type=int, default=300, help="spawns per slave")
+    parser.add_argument("--batch", type=int, default=20, help="spawns per interleaved batch")
+    parser.add_argument("--roots", type=int, default=10, help="root boots per slave")
+    parser.add_argument("--imports", type=int, default=20, help="interpreter starts per row")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also split a reference child's spawn into stages")
     args = parser.parse_args(argv)
+    found = subjects(os.environ.get("ZEUSREF"))
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.2f}")
-    for dialect in DIALECTS:
-        sock_type = socket.SOCK_STREAM if dialect == "zeus" else socket.SOCK_DGRAM
-        roots = time_roots(dialect, args.roots)
-        calls, wire = time_children(dialect, args.children, args.identifier)
-        bare = time_baseline(sock_type, args.children)
-        print(f"{dialect}:")
-        report("root: Popen -> connected", roots)
-        report("child: spawn() -> connected", calls)
-        report("child: S sent -> R handled", wire)
-        report("baseline: fork+socketpair+fd+2 writes", bare)
-        print(f"  ratio child spawn / baseline: {median(calls) / median(bare):.2f}x "
-              "(target <= 1.5x)")
-        stages, cpu = breakdown(dialect, max(args.children // 4, 20), args.identifier)
-        print("  where a child's time goes (medians, observed by the master):")
-        for name, values in zip(STAGES, stages, strict=True):
-            print(f"    {ms(median(values))}  {name}")
-        print(f"    {ms(median(cpu))}  master CPU per spawn() (overlaps the above)")
+          f"load average {os.getloadavg()[0]:.2f} at start")
+    if not any(s.name.startswith("real") for s in found):
+        print("(ZEUSREF is not set: no Ruby shim row)")
+    spawns, bare = time_children(found, args.children, args.batch)
+    boots: dict[Subject, list[float]] = {s: [] for s in found}
+    for _ in range(args.roots):
+        for subject in found:
+            boots[subject].append(time_boot(subject))
+    imports = time_imports(args.imports)
+    print(f"load average {os.getloadavg()[0]:.2f} at end; "
+          f"medians of {args.children} spawns and {args.roots} boots per slave\n")
+    for line in rows(found, spawns, bare, boots):
+        print(line)
+    print(f"\nimports (wall time of a fresh interpreter; min and median of {args.imports}):")
+    for name, values in imports.items():
+        print(f"  {name:<58} min {ms(min(values)):>9}  median {ms(statistics.median(values)):>9}")
+    extra = [statistics.median(imports[f"import {SLAVE_MODULE}{how}"])
+             - statistics.median(imports[f"python -c pass{how}"])
+             for how in ("", ", bytecode cached")]
+    print(f"  the slave's imports on top of python -c pass (medians): {ms(extra[0])}, "
+          f"bytecode cached {ms(extra[1])}")
+    if args.breakdown:
+        for subject in (s for s in found if s.name.startswith("zeus_fsm")):
+            stages, cpu = breakdown(subject, max(args.children // 4, 20))
+            print(f"\nwhere a reference child's time goes ({subject.dialect}, medians, as the "
+                  "master observes it):")
+            for name, values in zip(STAGES, stages, strict=True):
+                print(f"  {ms(statistics.median(values)):>9}  {name}")
+            print(f"  {ms(statistics.median(cpu)):>9}  master CPU per spawn() "
+                  "(overlaps the above)")
 
 
 if __name__ == "__main__":

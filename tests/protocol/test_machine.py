@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import sys
+import threading
+import weakref
 from collections import deque
 
 import pytest
@@ -27,11 +30,13 @@ from zeus_fsm.protocol.events import (
     RunnerPassed,
     SocketPassed,
 )
+from zeus_fsm.protocol.lifecycle import Lifecycle
 from zeus_fsm.protocol.machine import (
     STATES,
     TRIGGERS,
     Expectation,
     Handshake,
+    _compiled,
     rejections_for,
     states_for,
     transitions_for,
@@ -170,8 +175,11 @@ def covered_rows(name: str, before: Config, trigger: str, after: Config) -> set[
 
 @pytest.mark.parametrize("name", DIALECT_NAMES)
 def test_machine_states_are_the_table_states_with_no_phantoms(name: str) -> None:
-    machine = Handshake(get_dialect(name))
-    built = set(machine._machine.get_nested_state_names())
+    # The engine runs each region of `up` as its own flat machine: together they hold
+    # every leaf once, and the leaves' ancestors are exactly the table's other states.
+    leaves = [leaf for region in _compiled(name).regions for leaf in region.machine.states]
+    assert len(leaves) == len(set(leaves))
+    built = {state for leaf in leaves for state in ancestors(leaf)}
     assert built == {s.name for s in states_for(name)}
     zeus_only = {"pipe", "up_result_command"}
     assert {s.name for s in STATES} - built == (zeus_only if name == "spec" else set())
@@ -516,3 +524,47 @@ def test_machines_are_independent(dialect: Dialect) -> None:
     second = Handshake(dialect)
     assert (first.phase, second.phase) == ("connected", "socket")
     assert first.describe_state() == "up_result_connected, up_files_open"
+
+
+def test_region_machines_are_shared_and_keep_no_handshake(dialect: Dialect) -> None:
+    """One flat machine per region serves every Handshake of a dialect: none is added to
+    it as a model, so a finished Handshake is freed, not kept alive by the machine."""
+    machine = run(dialect, [*REGISTER[dialect.name], "ok", "files"])
+    gone = weakref.ref(machine)
+    regions = _compiled(dialect.name).regions
+    assert Handshake(dialect)._tables.regions is regions
+    assert all(region.machine.models == [] for region in regions)
+    del machine
+    assert gone() is None  # freed at once: no reference cycle either
+
+
+def test_lifecycles_share_one_machine_and_keep_no_model() -> None:
+    first, second = Lifecycle(), Lifecycle()
+    for trigger in ("start", "register", "succeed"):
+        first.fire(trigger)
+    assert (first.state, second.state) == ("connected", "unbooted")
+    assert first._machine is second._machine
+    assert first._machine.models == []
+
+
+def test_shared_machines_serve_handshakes_in_many_threads(dialect: Dialect) -> None:
+    """The checker runs cases in threads, each with its own Handshakes on the same shared
+    region machines: a trigger keeps nothing on the machine (no queue), so they do not mix."""
+    path = [*REGISTER[dialect.name], "ok", "files"]
+    seen: list[str] = []
+
+    def handshakes() -> None:
+        for _ in range(100):
+            seen.append(run(dialect, path).describe_state())
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
+    try:
+        threads = [threading.Thread(target=handshakes) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    finally:
+        sys.setswitchinterval(interval)
+    assert seen == ["up_result_connected, up_files_open"] * 400

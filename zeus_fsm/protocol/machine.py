@@ -11,7 +11,8 @@ Two rules, after h11's `_state.py`:
    the same checks, so neither side can cheat.
 
 Shape (`up` is a parallel state: the result region and the Loaded Files
-region run side by side, so files may arrive before or after R)::
+region run side by side, so files may arrive before or after R; the engine runs
+each region as its own flat `transitions` machine, see `_Compiled`)::
 
     socket -> pid -> [pipe, zeus only] -> up{ result: action -> connected | crashed -> closed
                                              files:  open -> done }
@@ -28,8 +29,8 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final, TypeGuard
 
 import attrs
+from transitions import Machine
 
-from zeus_fsm.protocol.command import check_one_fd, check_runner_kind, check_runner_payload
 from zeus_fsm.protocol.dialects import Dialect
 from zeus_fsm.protocol.errors import (
     BadDescriptor,
@@ -62,38 +63,6 @@ from zeus_fsm.protocol.messages import (
 )
 from zeus_fsm.protocol.requirements import SPEC, ZEUS
 from zeus_fsm.protocol.tables import RejectionSpec, StateSpec, TransitionSpec, TriggerSpec
-
-
-def _load_hierarchical_machine() -> Any:
-    """transitions' HierarchicalMachine without running `transitions/extensions/__init__`.
-
-    That __init__ also imports the Graphviz machines and asyncio (~45 ms by -X
-    importtime), which the handshake never uses, and the slave's start-up must
-    stay light. nesting.py needs only transitions.core. It is loaded under its own
-    name, so a later `import transitions.extensions` reuses this very module.
-    """
-    import importlib.util
-    import os
-    import sys
-
-    import transitions
-
-    name = "transitions.extensions.nesting"
-    if name not in sys.modules:
-        path = os.path.join(os.path.dirname(transitions.__file__), "extensions", "nesting.py")
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules[name]
-            raise
-    return sys.modules[name].HierarchicalMachine
-
-
-HierarchicalMachine = _load_hierarchical_machine()
 
 # --------------------------------------------------------------------------
 # The tables
@@ -241,29 +210,6 @@ def rejections_for(dialect: str) -> list[RejectionSpec]:
     return [r for r in REJECTIONS if dialect in r.dialects]
 
 
-def _nested_states(dialect: str) -> list[Any]:
-    """The tables' flat names as `transitions`' nested state config."""
-    names = [s.name for s in states_for(dialect)]
-
-    def children(parent: str) -> list[Any]:
-        prefix = parent + "_" if parent else ""
-        out: list[Any] = []
-        for name in names:
-            if not name.startswith(prefix) or "_" in name[len(prefix):]:
-                continue
-            kids = children(name)
-            if not kids:
-                out.append(name[len(prefix):])
-            elif name == "up":  # the one parallel state
-                out.append({"name": "up", "parallel": kids})
-            else:
-                out.append({"name": name[len(prefix):], "children": kids,
-                            "initial": kids[0] if isinstance(kids[0], str) else kids[0]["name"]})
-        return out
-
-    return children("")
-
-
 def _ancestors(state: str) -> list[str]:
     parts = state.split("_")
     return ["_".join(parts[:i]) for i in range(len(parts), 0, -1)]
@@ -301,27 +247,114 @@ def trigger_of(event: Event) -> str:
     return _EVENT_TRIGGERS[type(event)]
 
 
+#: The one parallel state of the tables: its children are regions that run side by side.
+_PARALLEL: Final = "up"
+
+
+def _children(names: list[str], parent: str) -> list[str]:
+    """The direct children of `parent` in table order ("_" separates the levels)."""
+    prefix = parent + "_"
+    return [n for n in names if n.startswith(prefix) and "_" not in n[len(prefix):]]
+
+
+def _leaves_under(names: list[str], state: str) -> list[str]:
+    """`state` itself if it is a leaf, else every leaf below it, in table order."""
+    kids = _children(names, state)
+    return [leaf for kid in kids for leaf in _leaves_under(names, kid)] if kids else [state]
+
+
+def _initial_leaf(names: list[str], state: str) -> str:
+    """The leaf a transition into `state` lands on: each level's first child in the table.
+
+    For the parallel state that is its first region's initial leaf; the transition's
+    `after` callback (Handshake._enter_regions) starts the other regions.
+    """
+    kids = _children(names, state)
+    return _initial_leaf(names, kids[0]) if kids else state
+
+
+class _Region:
+    """One region of the handshake as a flat `transitions.Machine`, shared by every
+    Handshake of a dialect in the process.
+
+    The machine holds no model (none is added, so none is kept alive): a Handshake
+    passes itself to `events[trigger].trigger(model, event)`, and the machine reads and
+    writes the model's `attribute`; guards are named by string ("_guard_x") and looked
+    up on that model, so one machine serves every Handshake. Built once per process and
+    inherited through fork, so neither a master's new session nor a slave's forked
+    child builds a machine.
+    """
+
+    def __init__(self, attribute: str, leaves: list[str], initial: str) -> None:
+        self.attribute = attribute
+        self.leaves = leaves
+        self.initial = initial
+        self.machine = Machine(model=None, states=leaves, initial=initial,
+                               auto_transitions=False, send_event=False,
+                               model_attribute=attribute)
+
+
 class _Compiled:
-    """One dialect's tables, indexed for lookups on every event."""
+    """One dialect's tables, compiled once per process into flat region machines and
+    indexed for the lookups every event makes.
+
+    Why not one `HierarchicalMachine` (as before): measured with transitions 0.9.3 on the
+    2-core development machine (benchmarks/bench_machine.py, one run, load ~2.5), one
+    trigger of a hierarchical machine with a parallel state costs ~9x a flat machine's
+    (50 us vs 5.5 us), and building one per Handshake cost ~0.2 ms, paid by the master
+    per slave and by the slave per child (now 0.5 us: nothing is built). The two regions
+    of `up` never share a transition, so they run as two flat machines on two model
+    attributes: the first region's machine also holds the states outside `up` (socket,
+    pid, pipe, broken); entering `up` lands on the first region's initial leaf and
+    starts every other region at its own initial leaf (both derived from STATES' order,
+    as the diagrams read them).
+    """
 
     def __init__(self, dialect: str) -> None:
-        self.states = _nested_states(dialect)
+        names = [s.name for s in states_for(dialect)]
+        regions = _children(names, _PARALLEL)
+        inside = {leaf for region in regions for leaf in _leaves_under(names, region)}
+        outside = [n for n in names if not _children(names, n) and n not in inside]
+        self.initial = names[0]
+        self.regions: tuple[_Region, ...] = tuple(
+            _Region(region.removeprefix(_PARALLEL + "_") + "_state",
+                    [*outside, *_leaves_under(names, region)] if index == 0
+                    else _leaves_under(names, region),
+                    self.initial if index == 0 else _initial_leaf(names, region))
+            for index, region in enumerate(regions))
+        self.region_of: dict[str, _Region] = {leaf: r for r in self.regions for leaf in r.leaves}
         self.transitions = transitions_for(dialect)
-        self.allowed: dict[tuple[str, str], TransitionSpec] = {
-            (t.source, t.trigger): t for t in self.transitions
-        }
+        self.allowed: dict[tuple[str, str], TransitionSpec] = {}
+        self.triggers_from: dict[str, set[str]] = {leaf: set() for leaf in self.region_of}
+        for spec in self.transitions:
+            # The tables' "=" means internal (state unchanged); for `transitions` "=" is
+            # reflexive (exit and re-enter) and None is internal.
+            dest = None if spec.dest == "=" else _initial_leaf(names, spec.dest)
+            for source in _leaves_under(names, spec.source):
+                region = self.region_of[source]
+                if dest is not None and self.region_of[dest] is not region:
+                    raise ValueError(f"{spec}: a transition cannot cross into another region")
+                enters = dest is not None and dest in inside and source not in inside
+                region.machine.add_transition(
+                    spec.trigger, source, dest,
+                    conditions=["_guard_" + g for g in spec.guards],
+                    after="_enter_regions" if enters else None)
+                self.allowed[(source, spec.trigger)] = spec
+                self.triggers_from[source].add(spec.trigger)
         self.rejections: dict[tuple[str, str], RejectionSpec] = {
             (r.source, r.trigger): r for r in rejections_for(dialect)
         }
 
 
+#: Built on first use, once per dialect per process (a forked child inherits them).
 _COMPILED: dict[str, _Compiled] = {}
 
 
 def _compiled(dialect: str) -> _Compiled:
-    if dialect not in _COMPILED:
-        _COMPILED[dialect] = _Compiled(dialect)
-    return _COMPILED[dialect]
+    compiled = _COMPILED.get(dialect)
+    if compiled is None:
+        compiled = _COMPILED[dialect] = _Compiled(dialect)
+    return compiled
 
 
 @attrs.define
@@ -337,9 +370,16 @@ class Expectation:
 class Handshake:
     """One slave's handshake, as either side sees it.
 
-    Feed events with `handle()`; read `phase`, `state` and `files_open`.
+    Feed events with `handle()`; read `phase`, `leaves` and `files_open`.
     A broken rule raises a ProtocolError and leaves the machine `broken`.
+
+    The state is one attribute per region of `up` (see `_Compiled`): `result_state`
+    (also every state outside `up`) and `files_state` (None until `up` is entered and
+    once broken). The shared region machines read and write them.
     """
+
+    result_state: str
+    files_state: str | None
 
     def __init__(self, dialect: Dialect, expect: Expectation | None = None,
                  on_transition: Callable[[str, str, str, TransitionSpec], None] | None = None,
@@ -348,47 +388,31 @@ class Handshake:
         self.expect = expect or Expectation()
         self.error: ProtocolError | None = None
         self.peer_pid: int | None = None
-        self._tables = _compiled(dialect.name)
+        self._tables = tables = _compiled(dialect.name)
         self._on_transition = on_transition
-        self._machine = HierarchicalMachine(
-            model=self,
-            states=self._tables.states,
-            initial="socket",
-            auto_transitions=False,
-            send_event=False,
-        )
-        for spec in self._tables.transitions:
-            # The tables' "=" means internal (state unchanged); for `transitions` "=" is
-            # reflexive (exit and re-enter, ~3x the cost per event) and None is internal.
-            self._machine.add_transition(
-                spec.trigger, spec.source, None if spec.dest == "=" else spec.dest,
-                conditions=[getattr(self, "_guard_" + g) for g in spec.guards],
-            )
+        # No machine is built here: the dialect's shared region machines drive these.
+        for region in tables.regions:
+            setattr(self, region.attribute, None)
+        self.result_state = tables.initial
 
     # ---- reading the state ------------------------------------------------
 
     @property
     def leaves(self) -> list[str]:
-        state: Any = self.state  # type: ignore[attr-defined]  # a name, or nested lists in `up`
-        if isinstance(state, str):
-            return [state]
-        flat: list[str] = []
-        for item in state:
-            flat.extend([item] if isinstance(item, str) else item)
-        return flat
+        """The active leaf states: one outside `up`, one per region inside it."""
+        leaves = [getattr(self, region.attribute) for region in self._tables.regions]
+        return [leaf for leaf in leaves if leaf is not None]
 
     @property
     def phase(self) -> str:
         """The step of the handshake: socket, pid, pipe, action, connected, crashed, closed
         or broken."""
-        for leaf in self.leaves:
-            if leaf.startswith("up_result_"):
-                return leaf.removeprefix("up_result_")
-        return self.leaves[0]
+        # The result region's machine also holds every state outside `up`.
+        return self.result_state.removeprefix("up_result_")
 
     @property
     def files_open(self) -> bool:
-        return "up_files_open" in self.leaves
+        return self.files_state == "up_files_open"
 
     @property
     def finished(self) -> bool:
@@ -414,9 +438,13 @@ class Handshake:
                 raise ValueError(f"no table row for {trigger!r} in {leaves}")
         if rejection is not None:
             raise self._fail(self._rejection_error(rejection, trigger, event))
-        before = self.describe_state()
+        before = self.describe_state() if self._on_transition is not None else ""
         try:
-            self.trigger(trigger, event)  # type: ignore[attr-defined]
+            # Each region with a transition for this trigger takes it, as in a parallel
+            # state (a spec hang-up closes both regions).
+            for leaf in leaves:
+                if (leaf, trigger) in self._tables.allowed:
+                    self._tables.region_of[leaf].machine.events[trigger].trigger(self, event)
         except ProtocolError as error:
             raise self._fail(error) from None
         if self._on_transition is not None:
@@ -430,8 +458,8 @@ class Handshake:
 
     def allowed_triggers(self) -> list[str]:
         """Triggers with a transition from the current state (for diagrams and trace)."""
-        return sorted({trigger for (source, trigger) in self._tables.allowed
-                       if source in self.leaves})
+        return sorted({trigger for leaf in self.leaves
+                       for trigger in self._tables.triggers_from[leaf]})
 
     def _rejection(self, leaves: list[str], trigger: str, exact: bool) -> RejectionSpec | None:
         for leaf in leaves:
@@ -456,14 +484,24 @@ class Handshake:
         error.with_state(self.describe_state())
         if self.error is None:
             self.error = error
-        self._machine.set_state("broken", model=self)
+        for region in self._tables.regions[1:]:
+            setattr(self, region.attribute, None)
+        self._tables.regions[0].machine.set_state("broken", self)  # (not a model of it)
         return error
+
+    def _enter_regions(self, _event: Event) -> None:
+        """After a transition into `up` (named in the compiled rows): every region after
+        the first starts at its initial leaf."""
+        for region in self._tables.regions[1:]:
+            setattr(self, region.attribute, region.initial)
 
     # ---- guards: each returns True or raises the ProtocolError it found ------
 
     def _guard_one_fd_passed(self, event: SocketPassed | PipePassed | RunnerPassed) -> bool:
         if isinstance(event, RunnerPassed):
-            check_one_fd(event)
+            from zeus_fsm.protocol import command  # see _guard_runner_is_datagram_socket
+
+            command.check_one_fd(event)
             return True
         requirement = "SOCKET-2" if isinstance(event, SocketPassed) else "CHAN-1"
         if len(event.kinds) != 1:
@@ -514,12 +552,20 @@ class Handshake:
                                   data=self.dialect.encode(event))
         return True
 
+    # The runner checks live with the command machine, imported when a runner's socket
+    # is judged: importing it with this module put command.py and command_wire.py (and
+    # their attrs classes) on every slave's start-up (tests/test_slave_startup.py).
+
     def _guard_runner_is_datagram_socket(self, event: RunnerPassed) -> bool:
-        check_runner_kind(event)
+        from zeus_fsm.protocol import command
+
+        command.check_runner_kind(event)
         return True
 
     def _guard_payload_is_one_nul(self, event: RunnerPassed) -> bool:
-        check_runner_payload(event)
+        from zeus_fsm.protocol import command
+
+        command.check_runner_payload(event)
         return True
 
     def _guard_pipe_is_fifo(self, event: PipePassed) -> bool:

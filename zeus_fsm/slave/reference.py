@@ -13,7 +13,6 @@ Start-up imports only what talking needs: no click, no diagrams, no hypothesis.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import importlib
 import os
@@ -60,6 +59,8 @@ DEFAULT_PLAN = "zeus_fsm.examples.demo:DemoPlan"
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_ENV = 2
+#: A command line it cannot run (as argparse exits).
+EXIT_USAGE = 2
 
 #: A handshake message the master does not take within this many seconds: give up.
 SEND_TIMEOUT = 5.0
@@ -69,6 +70,8 @@ REPORT_TIMEOUT = 1.0
 FLUSH_TIMEOUT = 5.0
 #: The serve loop wakes at least this often (children are also reaped on SIGCHLD).
 SERVE_TICK = 0.5
+#: After a fork, the serve loop makes the next child's Slave once nothing came for this long.
+SPARE_DELAY = 0.005
 #: CHAN-1: the pipe's fd rides on one NUL byte.
 PIPE_PAYLOAD = b"\0"
 #: CMD-2: so does the runner's socket (protocol.command.RUNNER_PAYLOAD, not imported:
@@ -179,14 +182,14 @@ def error_text(error: BaseException, dialect: Dialect) -> str:
 class Slave:
     """One slave process: its own socket (and pipe), handshake, loaded files, children."""
 
-    def __init__(self, world: World, identifier: str, parent_pid: int | None,
-                 handshake: Handshake | None = None) -> None:
+    def __init__(self, world: World, identifier: str, parent_pid: int | None) -> None:
         self.world = world
         self.dialect = world.dialect
         self.identifier = identifier
-        self.handshake = handshake or Handshake(world.dialect)
-        self.handshake.expect = Expectation(identifier=identifier, parent_pid=parent_pid,
-                                            pid=os.getpid(), uid=os.getuid())
+        # pid: set by run(), in the process that runs this slave (a child's Slave is
+        # made by its parent, before the fork).
+        self.handshake = Handshake(world.dialect, Expectation(
+            identifier=identifier, parent_pid=parent_pid, uid=os.getuid()))
         # The reporter thread feeds the machine too; held only around handle(), never I/O.
         self.lock = threading.Lock()
         self.local: socket.socket | None = None
@@ -195,8 +198,8 @@ class Slave:
         #: zeus: the last C's runner and the read end of its notice pipe, until the runner
         #: says its socket went out (the handshake waits for that socket: CMD-1, CMD-2).
         self.runner_notice: tuple[int, int] | None = None
-        #: A handshake built while idle, so a forked child need not build its own.
-        self.spare: Handshake | None = None
+        #: The next child's Slave, made while idle (see `spawn`).
+        self.spare: Slave | None = None
         report = self._report_lines if self.dialect.files_on_pipe else self._report_datagrams
         self.tracker = FileTracker(report)
 
@@ -207,6 +210,7 @@ class Slave:
 
     def run(self) -> int:
         """The whole life of this slave; returns its exit code."""
+        self.handshake.expect.pid = os.getpid()
         self.send_socket()
         self.send_pid()
         if self.dialect.files_on_pipe:
@@ -236,7 +240,7 @@ class Slave:
         self.local = local
         try:
             peer = transport.peer_credentials(remote)
-            self.feed(SocketPassed(kinds=(transport.fd_kind(remote.fileno()),),
+            self.feed(SocketPassed(kinds=(transport.socket_kind(remote),),
                                    payload=self.dialect.socket_payload,
                                    peer_pid=peer.pid, peer_uid=peer.uid))
             transport.send_fds_polled(self.world.master, self.dialect.socket_payload,
@@ -320,11 +324,16 @@ class Slave:
         decoder = self.dialect.channel_decoder(Role.MASTER)
         local = self.channel.fileno()
         watch = self.world.master_watch
-        self.spare = Handshake(self.dialect)
+        self.spare = self.next_child()
         while True:
             notice = None if self.runner_notice is None else self.runner_notice[1]
+            # After a fork the next child's Slave waits for a quiet moment: made at once,
+            # it would take the CPU from the child just forked (2 cores, measured).
             ready = transport.wait_readable(
-                [fd for fd in (local, watch, notice) if fd is not None], SERVE_TICK)
+                [fd for fd in (local, watch, notice) if fd is not None],
+                SERVE_TICK if self.spare is not None else SPARE_DELAY)
+            if not ready and self.spare is None:
+                self.spare = self.next_child()
             self.reap()
             if notice is not None and notice in ready:  # before the stream: the next C
                 self.settle_runner(0)
@@ -366,22 +375,35 @@ class Slave:
                                   "slave sends", culprit=Role.MASTER, requirement="FRAME-1",
                                   state=self.handshake.describe_state())
 
+    def next_child(self) -> Slave:
+        """A child's Slave (Handshake, tracker, locks), made in this process, unforked.
+
+        A process just forked pays a copy-on-write page fault for every page it writes,
+        and Python writes to every object it touches (reference counts): measured here,
+        building a Slave in the child cost ~0.3 ms and listing sys.modules for its tracker
+        ~0.25 ms, before its first step. Made by the parent while idle, none of it is in
+        the child's way; its locks are free at the fork (nothing of it runs until then).
+        """
+        child = Slave(self.world, "", os.getpid() if self.dialect.has_parent_pid else None)
+        child.tracker.share_baseline(self.tracker)
+        return child
+
     def spawn(self, identifier: str) -> None:
         """SPAWN-2: fork one child that boots `identifier`; this process keeps serving."""
-        handshake, self.spare = self.spare or Handshake(self.dialect), None
-        forker = os.getpid()
+        child, self.spare = self.spare or self.next_child(), None
+        child.identifier = child.handshake.expect.identifier = identifier
+        child.tracker.keep_baseline()  # the modules this process has now are not the child's
         sys.stdout.flush()  # or the child would write the parent's buffered output again
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:  # the child never returns into this (its parent's) serve loop
             try:
-                code = self.become_child(identifier, forker, handshake)
+                code = self.become_child(child)
             except BaseException:
                 traceback.print_exc()
                 code = EXIT_FAILED
             _exit(code)
         self.children.add(pid)
-        self.spare = Handshake(self.dialect)
 
     def start_command(self, name: str) -> None:
         """CMD-2: fork a runner for C:<name>; this process goes on serving S and C (CMD-10)."""
@@ -445,19 +467,21 @@ class Slave:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 
-    def become_child(self, identifier: str, forker: int, handshake: Handshake) -> int:
-        """In the forked child: drop what belongs to the parent, then a whole new slave.
+    def become_child(self, child: Slave) -> int:
+        """In the forked child: drop what belongs to the parent, then run the child's Slave.
 
-        The parent's reporter thread did not survive the fork; the child's Slave
-        makes a fresh tracker (new locks, new thread) that reports only its own files.
+        The parent's reporter thread did not survive the fork; the child's tracker has
+        its own locks and starts its own thread, and reports only its own files. The
+        parent's SIGCHLD handler stays until the child serves (serve sets its own): with
+        no children to reap here, it does nothing (resetting it costs the child ~0.1 ms
+        of page faults in the signal module's enum wrappers before its first step).
         """
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        self.children = set()  # the parent's, not ours to reap
         transport.close_quietly(self.local)
         transport.close_quietly(self.pipe)
         if self.runner_notice is not None:  # the parent's pending runner is the parent's
             transport.close_quietly(self.runner_notice[1])
-        parent_pid = forker if self.dialect.has_parent_pid else None
-        return run_slave(Slave(self.world, identifier, parent_pid, handshake))
+        return run_slave(child)
 
     def reap(self) -> None:
         """Collect exited children (only ours: the plan may have its own subprocesses)."""
@@ -535,26 +559,67 @@ def _exit(code: int) -> NoReturn:
 # --------------------------------------------------------------------------
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m zeus_fsm.slave",
-        description="The Python reference slave of the Zeus handshake. The master starts it "
-                    f"with {processes.MASTER_FD_ENV} naming the inherited master socket.")
-    parser.add_argument("--plan", default=DEFAULT_PLAN, metavar="MODULE:CLASS",
-                        help=f"the plan: one method per identifier (default {DEFAULT_PLAN})")
-    parser.add_argument("--dialect", default=os.environ.get(DIALECT_ENV, "spec"),
-                        help=f"spec or zeus (default: ${DIALECT_ENV}, else spec)")
-    args = parser.parse_args(argv)
-    if args.dialect not in DIALECT_NAMES:
-        parser.error(f"unknown dialect {args.dialect!r}; choose from {', '.join(DIALECT_NAMES)}")
-    module_name, colon, class_name = args.plan.partition(":")
+USAGE = "usage: python -m zeus_fsm.slave [-h] [--plan MODULE:CLASS] [--dialect DIALECT]"
+
+
+def _help() -> str:
+    return f"""{USAGE}
+
+The Python reference slave of the Zeus handshake. The master starts it with
+{processes.MASTER_FD_ENV} naming the inherited master socket.
+
+options:
+  -h, --help            show this help message and exit
+  --plan MODULE:CLASS   the plan: one method per identifier (default {DEFAULT_PLAN})
+  --dialect DIALECT     spec or zeus (default: ${DIALECT_ENV}, else spec)
+"""
+
+
+@attrs.frozen
+class Args:
+    plan: str
+    dialect: str
+
+
+class UsageError(Exception):
+    """A command line the slave cannot run: exit 2 with the usage (as argparse would)."""
+
+
+def parse_args(argv: Sequence[str] | None) -> Args:
+    """The two options, by hand: argparse (with gettext and re) was ~5 ms of the
+    slave's start-up, paid again by every slave a checker or `zeus start` launches.
+    `--opt value` and `--opt=value`; UsageError for anything else. Exits 0 for --help."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    values = {"--plan": DEFAULT_PLAN, "--dialect": os.environ.get(DIALECT_ENV, "spec")}
+    while args:
+        arg = args.pop(0)
+        if arg in ("-h", "--help"):
+            sys.stdout.write(_help())
+            _exit(EXIT_OK)
+        name, eq, value = arg.partition("=")
+        if name not in values:
+            raise UsageError(f"unrecognized arguments: {arg}")
+        if not eq:
+            if not args:
+                raise UsageError(f"argument {name}: expected one argument")
+            value = args.pop(0)
+        values[name] = value
+    parsed = Args(values["--plan"], values["--dialect"])
+    if parsed.dialect not in DIALECT_NAMES:
+        raise UsageError(f"unknown dialect {parsed.dialect!r}; "
+                         f"choose from {', '.join(DIALECT_NAMES)}")
+    module_name, colon, class_name = parsed.plan.partition(":")
     if not (module_name and colon and class_name):
-        parser.error(f"--plan {args.plan!r} is not MODULE:CLASS")
-    return args
+        raise UsageError(f"--plan {parsed.plan!r} is not MODULE:CLASS")
+    return parsed
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
-    args = parse_args(argv)
+    try:
+        args = parse_args(argv)
+    except UsageError as error:
+        sys.stderr.write(f"{USAGE}\npython -m zeus_fsm.slave: error: {error}\n")
+        _exit(EXIT_USAGE)
     dialect = get_dialect(args.dialect)
     try:
         master = master_socket_from_env(os.environ)

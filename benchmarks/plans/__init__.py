@@ -1,0 +1,1 @@
+"""Plans that do nothing, so a benchmark times the slave and not its actions."""
