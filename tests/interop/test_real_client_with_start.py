@@ -37,13 +37,13 @@ def test_the_real_client_through_zeus_fsm_start(tmp_path: Path) -> None:
                                   stdin=subprocess.DEVNULL, capture_output=True,
                                   timeout=WAIT, check=False)
 
-        run = zeus(b"hello", b"a", b"b")  # waits for child_ok to boot if it has not yet
-        assert (run.stdout, run.returncode) == (b"hello a b\n", 2), run.stderr
+        hello = zeus(b"hello", b"a", b"b")  # waits for child_ok to boot if it has not yet
+        assert (hello.stdout, hello.returncode) == (b"hello a b\n", 2), hello.stderr
         run = zeus(b"zc", b"argv", b"a", b"", b"b\xff", b"")
         assert (run.stdout, run.returncode) == (b"a\0\0b\xff\0\0", 0), run.stderr
         assert zeus(b"zcheck", b"exit", b"9").returncode == 9
         print(f"real zeus client via zeus-fsm start: `zeus hello a b` -> "
-              f"{run.stdout!r}, status {run.returncode}")
+              f"{hello.stdout!r}, status {hello.returncode}")
     finally:
         start.terminate()
         assert start.wait(WAIT) == 0
