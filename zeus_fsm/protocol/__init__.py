@@ -17,6 +17,7 @@ and the machines do not know which side they play. Modules, one job each:
 - command.py       one command's exchange (zeus), command_wire.py its bytes
 - client.py        one client connection on .zeus.sock, client_wire.py its bytes
 - flat.py          the engine of the flat table machines (command, client)
+- framing.py       NUL-terminated texts: the one framing of stream, runner and client
 
 The public core is named in `__all__` and loaded on first use (PEP 562), so that
 importing one module of the core (the `run` client needs four) loads no more.

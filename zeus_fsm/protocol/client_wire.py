@@ -16,11 +16,10 @@ sender and the requirement.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any, Final
+from typing import Final
 
-from zeus_fsm.protocol.errors import FrameTooLarge, MalformedMessage, Role
+from zeus_fsm.protocol.errors import MalformedMessage, Role
+from zeus_fsm.protocol.framing import NulFrames
 from zeus_fsm.protocol.messages import (
     ClientMessage,
     CommandRequest,
@@ -87,78 +86,21 @@ def decode_reply(frame: bytes, started: bool) -> CommandStarted | ExitStatus:
                                data=frame) from None
 
 
-@contextmanager
-def _salvaging(decoded: list[Any]) -> Iterator[None]:
-    """A bad text: the messages decoded before it ride on the error (nothing is lost)."""
-    try:
-        yield
-    except MalformedMessage as error:
-        error.salvaged = tuple(decoded)
-        raise
-
-
-class _Frames:
-    """NUL-split frames of a stream, empty ones dropped, bounded (FRAME-3)."""
-
-    def __init__(self, sender: Role) -> None:
-        self._sender = sender
-        self._buffer = b""
-
-    @property
-    def buffered(self) -> int:
-        return len(self._buffer)
-
-    def split(self, data: bytes) -> list[bytes]:
-        frames = (self._buffer + data).split(b"\0")
-        self._buffer = frames.pop()
-        if len(self._buffer) > MAX_FRAME:
-            shown, self._buffer = self._buffer, b""
-            raise FrameTooLarge(f"an unterminated text grew past {MAX_FRAME} bytes",
-                                culprit=self._sender, requirement="FRAME-3", data=shown)
-        return [frame for frame in frames if frame]
-
-    def close(self) -> None:
-        if self._buffer:
-            left, self._buffer = self._buffer, b""
-            raise MalformedMessage("the connection ended inside a text (no NUL)",
-                                   culprit=self._sender, requirement="FRAME-2", data=left)
-
-
-class RequestDecoder:
+class RequestDecoder(NulFrames[CommandRequest]):
     """The master's side: the client's T (its fds come as events, not bytes)."""
 
     def __init__(self) -> None:
-        self._frames = _Frames(Role.CLIENT)
-
-    @property
-    def buffered(self) -> int:
-        return self._frames.buffered
-
-    def feed(self, data: bytes) -> list[CommandRequest]:
-        out: list[CommandRequest] = []
-        with _salvaging(out):
-            for frame in self._frames.split(data):
-                out.append(decode_request(frame))
-        return out
-
-    def close(self) -> None:
-        self._frames.close()
+        super().__init__(decode_request, Role.CLIENT, MAX_FRAME, "the connection")
 
 
-class ReplyDecoder:
+class ReplyDecoder(NulFrames["CommandStarted | ExitStatus"]):
     """The client's side: the pid, then the exit status."""
 
     def __init__(self) -> None:
-        self._frames = _Frames(Role.MASTER)
+        super().__init__(self._reply, Role.MASTER, MAX_FRAME, "the connection")
         self._started = False
 
-    def feed(self, data: bytes) -> list[CommandStarted | ExitStatus]:
-        out: list[CommandStarted | ExitStatus] = []
-        with _salvaging(out):
-            for frame in self._frames.split(data):
-                out.append(decode_reply(frame, self._started))
-                self._started = True
-        return out
-
-    def close(self) -> None:
-        self._frames.close()
+    def _reply(self, frame: bytes) -> CommandStarted | ExitStatus:
+        message = decode_reply(frame, self._started)
+        self._started = True
+        return message

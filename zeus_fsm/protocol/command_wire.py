@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from zeus_fsm.protocol.errors import FrameTooLarge, MalformedMessage, Role
+from zeus_fsm.protocol.framing import NulFrames
 from zeus_fsm.protocol.messages import (
     CommandArguments,
     CommandMessage,
@@ -128,41 +129,20 @@ class RunnerDecoder:
     def __init__(self, sender: Role = Role.SLAVE, max_frame: int = MAX_FRAME) -> None:
         self._sender = sender
         self._max = max_frame
-        self._buffer = b""
         self._seen_pid = False
+        self._frames: NulFrames[CommandPid | ExitStatus] = NulFrames(
+            self._decode, sender, max_frame, "runner socket")
 
     @property
     def buffered(self) -> int:
-        return len(self._buffer)
+        return self._frames.buffered
 
     def feed(self, data: bytes) -> list[CommandPid | ExitStatus]:
-        frames = (self._buffer + data).split(b"\0")
-        self._buffer = frames.pop()
-        out: list[CommandPid | ExitStatus] = []
-        for index, frame in enumerate(frames):
-            if not frame:
-                continue  # FRAME-2: empty frames are ignored, as on the stream
-            try:
-                out.append(self._decode(frame))
-            except MalformedMessage as error:
-                rest = frames[index + 1:]
-                self._buffer = b"".join(f + b"\0" for f in rest) + self._buffer
-                error.salvaged = tuple(out)
-                raise
-        if len(self._buffer) > self._max:
-            shown, self._buffer = self._buffer, b""
-            oversize = FrameTooLarge(f"unterminated frame grew past {self._max} bytes",
-                                     culprit=self._sender, requirement="FRAME-3", data=shown)
-            oversize.salvaged = tuple(out)
-            raise oversize
-        return out
+        return self._frames.feed(data)
 
     def close(self) -> None:
         """The runner is gone; raise if a partial frame is left over."""
-        if self._buffer:
-            left, self._buffer = self._buffer, b""
-            raise _malformed(self._sender, "FRAME-2", "runner socket ended inside a frame "
-                                                      "(no NUL)", left)
+        self._frames.close()
 
     def _decode(self, frame: bytes) -> CommandPid | ExitStatus:
         if len(frame) > self._max:

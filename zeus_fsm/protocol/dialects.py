@@ -11,12 +11,14 @@ a ProtocolError (MalformedMessage) that names the sender and the requirement.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Final, Literal
 
 import attrs
 
 from zeus_fsm.protocol.errors import FrameTooLarge, MalformedMessage, Role
 from zeus_fsm.protocol.events import FdKind
+from zeus_fsm.protocol.framing import NulFrames
 from zeus_fsm.protocol.messages import (
     LETTERS,
     ActionResult,
@@ -220,43 +222,18 @@ class NulStreamDecoder(ChannelDecoder):
     """zeus: NUL-terminated frames; empty frames skipped; partial frames buffered."""
 
     def __init__(self, dialect: Dialect, sender: Role, max_frame: int = MAX_MESSAGE) -> None:
-        self._dialect = dialect
-        self._sender = sender
-        self._max = max_frame
-        self._buffer = b""
+        self._frames: NulFrames[Message] = NulFrames(
+            partial(dialect.decode_frame, sender=sender), sender, max_frame, "channel")
 
     @property
     def buffered(self) -> int:
-        return len(self._buffer)
+        return self._frames.buffered
 
     def feed(self, data: bytes) -> list[Message]:
-        frames = (self._buffer + data).split(b"\0")
-        self._buffer = frames.pop()
-        out: list[Message] = []
-        for index, frame in enumerate(frames):
-            if not frame:
-                continue  # FRAME-2: empty frames are ignored
-            try:
-                out.append(self._dialect.decode_frame(frame, self._sender))
-            except MalformedMessage as error:
-                # Keep what follows the bad frame so the caller may feed(b"") on.
-                rest = frames[index + 1:]
-                self._buffer = b"".join(f + b"\0" for f in rest) + self._buffer
-                error.salvaged = tuple(out)
-                raise
-        if len(self._buffer) > self._max:
-            shown, self._buffer = self._buffer, b""
-            oversize = FrameTooLarge(f"unterminated frame grew past {self._max} bytes",
-                                     culprit=self._sender, requirement="FRAME-3", data=shown)
-            oversize.salvaged = tuple(out)
-            raise oversize
-        return out
+        return self._frames.feed(data)
 
     def close(self) -> None:
-        if self._buffer:
-            left, self._buffer = self._buffer, b""
-            raise _malformed(self._sender, "FRAME-2", "channel ended inside a frame (no NUL)",
-                             left)
+        self._frames.close()
 
 
 class PathLineDecoder:
