@@ -172,7 +172,9 @@ class Commands:
         event = RunnerPassed((kind,), payload, creds.pid if creds else None,
                              creds.uid if creds else None)
         try:
-            slave.feed(event)  # the slave's handshake: CMD-2 guards, back to connected
+            # The slave's handshake (shared with the checker): CMD-2's guards, then connected.
+            slave.connection.runner_passed(event.kinds, event.payload, event.peer_pid,
+                                           event.peer_uid)
             runner_exit = self._child_handle(creds.pid if creds else None,
                                              slave.peer_pid or slave.pid, "CMD-2",
                                              "the runner socket", "the slave")
