@@ -34,6 +34,7 @@ from zeus_fsm.conformance.runner import (
     run_case,
 )
 from zeus_fsm.protocol.dialects import get_dialect
+from zeus_fsm.protocol.errors import CredentialsMismatch
 from zeus_fsm.protocol.requirements import BY_ID
 from zeus_fsm.transport.processes import process_group_members as group_members
 
@@ -392,16 +393,22 @@ Escaping().main()
 """
 
 
-def test_a_child_that_leaves_the_process_group_is_killed_too(tmp_path: Path) -> None:
+def test_a_child_that_leaves_the_process_group_is_refused_and_killed_too(
+        tmp_path: Path) -> None:
+    """The checker cites PID-2 as the master does (the machine's group guard)."""
     script = tmp_path / "escaping_slave.py"
     script.write_text(ESCAPING_SLAVE, encoding="utf-8")
     with Judge((sys.executable, str(script)), get_dialect("spec"), TIMEOUT) as judge:
         root = judge.start_root()
         judge.connected(root, "boot")
         (child,) = judge.spawn(root, "child_ok")
-        judge.connected(child, "child_ok")
-        assert child.pid is not None and os.getpgid(child.pid) != os.getpgid(root.pid or 0)
-    assert not _alive(child.pid)
+        with pytest.raises(CredentialsMismatch) as caught:
+            judge.connected(child, "child_ok")
+        assert caught.value.requirement == "PID-2"
+        assert "not in the slaves' process group" in caught.value.reason
+        pid = int(caught.value.reason.split("made by pid ")[1].split(",")[0])
+        assert _alive(pid) and os.getpgid(pid) != os.getpgid(root.pid or 0)
+    assert not _alive(pid)
 
 
 def _alive(pid: int) -> bool:

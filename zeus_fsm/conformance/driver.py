@@ -313,7 +313,7 @@ class Judge:
         pid = self._root.process.pid
         expect = Expectation(identifier=self.dialect.root_identifier,
                              parent_pid=0 if self.dialect.has_parent_pid else None,
-                             pid=pid, uid=os.getuid())
+                             pid=pid, uid=os.getuid(), group=pid)
         root = self._new_session("the root slave", expect)
         root.exit_fd = processes.process_handle(pid)
         return root
@@ -377,7 +377,7 @@ class Judge:
                               Expectation(identifier=identifier,
                                           parent_pid=parent.pid
                                           if self.dialect.has_parent_pid else None,
-                                          uid=os.getuid()), parent)
+                                          uid=os.getuid(), group=self._root_group()), parent)
             for _ in range(count)]
         wire = self.dialect.encode(message)
         self._send(parent, wire * count, "SPAWN-2")
@@ -742,7 +742,8 @@ class Judge:
             transport.close_quietly(sock)  # its process is the case's: the sweep ends it
             return
         try:
-            session.connection.socket_passed(kinds, received.data, peer_pid, peer_uid)
+            group = None if peer_pid is None else processes.process_group_of(peer_pid)
+            session.connection.socket_passed(kinds, received.data, peer_pid, peer_uid, group)
         except ProtocolError:
             transport.close_quietly(sock)
             self.expecting = self._step_text(session, "socket")
@@ -752,6 +753,10 @@ class Judge:
             session.exit_fd = processes.process_handle(peer_pid)
             if session.exit_fd is None and not self.dialect.files_on_pipe:
                 self._on_exit(session)  # it is gone already: its channel has ended
+
+    def _root_group(self) -> int | None:
+        """The slaves' process group: the root leads it (started in a new session)."""
+        return self._root.process.pid if self._root is not None else None
 
     def _claim(self, peer_pid: int | None) -> Session | None:
         """The pending registration a socket from `peer_pid` answers.

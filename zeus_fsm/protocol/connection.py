@@ -111,9 +111,10 @@ class SlaveConnection:
     # ---- what the slave does ---------------------------------------------------
 
     def socket_passed(self, kinds: tuple[FdKind, ...], payload: bytes,
-                      peer_pid: int | None, peer_uid: int | None) -> None:
+                      peer_pid: int | None, peer_uid: int | None,
+                      peer_group: int | None = None) -> None:
         """A datagram on the master socket carried (what claims to be) this slave's socket."""
-        self.feed(SocketPassed(kinds, payload, peer_pid, peer_uid))
+        self.feed(SocketPassed(kinds, payload, peer_pid, peer_uid, peer_group))
 
     def received(self, data: bytes) -> None:
         """Bytes read from the slave's socket: a stretch of the zeus stream, or one spec

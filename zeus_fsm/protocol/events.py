@@ -40,6 +40,8 @@ class SocketPassed:
     #: SO_PEERCRED of the received socket: who created it.
     peer_pid: int | None = None
     peer_uid: int | None = None
+    #: The process group of that process (None: unknown, or it is gone already).
+    peer_group: int | None = None
 
 
 @attrs.frozen

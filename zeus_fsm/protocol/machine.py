@@ -107,7 +107,8 @@ _REGISTER_GUARDS = ("pid_is_peer", "identifier_is_expected")
 
 TRANSITIONS: Final[tuple[TransitionSpec, ...]] = (
     TransitionSpec("socket", "socket", "pid", "SOCKET-2",
-                   ("one_fd_passed", "socket_type_matches_dialect", "peer_has_master_uid"),
+                   ("one_fd_passed", "peer_in_slave_group", "socket_type_matches_dialect",
+                    "peer_has_master_uid"),
                    doc="the slave sent one end of its own socketpair"),
     TransitionSpec("pid", "pid", "up", "PID-1", _REGISTER_GUARDS, SPEC,
                    doc="P registers the slave; loaded files may now arrive"),
@@ -187,11 +188,9 @@ REJECTIONS: Final[tuple[RejectionSpec, ...]] = (
     RejectionSpec("socket", "up", "SOCKET-2", "a second socket for the same slave"),
     RejectionSpec("hangup", "up_result_closed", "CRASH-1", "the socket closed twice"),
     RejectionSpec("pipeclose", "up_files_done", "FILES-5", "the pipe closed twice", ZEUS),
+    # Cites PID-1 only if nothing was broken before; otherwise the first broken requirement.
     RejectionSpec("*", "broken", "PID-1", "the handshake is already broken"),
 )
-
-#: Requirement and reason for a trigger with no row at all (a programming error otherwise).
-_UNEXPECTED_TIMEOUT = "no step of the handshake is waiting"
 
 # --------------------------------------------------------------------------
 # Views of the tables for one dialect
@@ -365,6 +364,7 @@ class Expectation:
     parent_pid: int | None = None
     pid: int | None = None  # the root: the process the master started
     uid: int | None = None  # the master's uid (PID-6)
+    group: int | None = None  # the slaves' process group: the root's pid (PID-2)
 
 
 class Handshake:
@@ -425,16 +425,21 @@ class Handshake:
     # ---- feeding events ---------------------------------------------------
 
     def handle(self, event: Event) -> None:
-        """Apply one event, or raise the ProtocolError it is (and become broken)."""
+        """Apply one event, or raise the ProtocolError it is (and become broken).
+
+        A deadline when no step is waiting (connected, or already broken) is no event:
+        nothing happens. After the handshake broke, every event is refused citing the
+        requirement first broken, not the row's PID-1.
+        """
         trigger = trigger_of(event)
         leaves = self.leaves
+        if trigger == "timeout" and not self.waiting:
+            return
         rejection = self._rejection(leaves, trigger, exact=True)
         if rejection is None and not any((leaf, trigger) in self._tables.allowed
                                          for leaf in leaves):
             rejection = self._rejection(leaves, trigger, exact=False)
             if rejection is None:
-                if trigger == "timeout":
-                    raise ValueError(_UNEXPECTED_TIMEOUT)
                 raise ValueError(f"no table row for {trigger!r} in {leaves}")
         if rejection is not None:
             raise self._fail(self._rejection_error(rejection, trigger, event))
@@ -451,6 +456,12 @@ class Handshake:
             spec = next(self._tables.allowed[(leaf, trigger)] for leaf in leaves
                         if (leaf, trigger) in self._tables.allowed)
             self._on_transition(before, trigger, self.describe_state(), spec)
+
+    @property
+    def waiting(self) -> bool:
+        """A step is waiting for the slave: the tables give a timeout a row here."""
+        return "broken" not in self.leaves and any(
+            self._rejection([leaf], "timeout", exact=True) is not None for leaf in self.leaves)
 
     def handle_all(self, events: Iterable[Event]) -> None:
         for event in events:
@@ -474,10 +485,17 @@ class Handshake:
                          event: Event) -> ProtocolError:
         cls = _ERROR_CLASSES.get(trigger, UnexpectedEvent)
         data = self.dialect.encode(event) if _is_encodable(event, self.dialect) else None
-        reason = rejection.reason
+        reason, requirement = rejection.reason, rejection.requirement
         if isinstance(event, Deadline):
             reason += f" within {event.seconds:g} s"
-        return cls(reason, culprit=_SENDERS[trigger], requirement=rejection.requirement,
+        first = self.error
+        if rejection.source == "broken" and first is not None:
+            # What went wrong is still the first rule broken: cite it, not PID-1.
+            reason = f"{reason}, after it broke {first.requirement}: {first.reason}"
+            requirement = first.requirement
+            return cls(reason, culprit=first.culprit, requirement=requirement,
+                       state=self.describe_state(), data=data)
+        return cls(reason, culprit=_SENDERS[trigger], requirement=requirement,
                    state=self.describe_state(), data=data)
 
     def _fail(self, error: ProtocolError) -> ProtocolError:
@@ -508,6 +526,17 @@ class Handshake:
             what = "no fd" if not event.kinds else f"{len(event.kinds)} fds"
             raise BadDescriptor(f"expected exactly one fd, got {what}", culprit=Role.SLAVE,
                                 requirement=requirement)
+        return True
+
+    def _guard_peer_in_slave_group(self, event: SocketPassed) -> bool:
+        """The master signals the socket's maker to stop it: it must be one of the slaves
+        (every slave is in the root's process group), or gone already."""
+        group = self.expect.group
+        if group is not None and event.peer_group is not None and event.peer_group != group:
+            raise CredentialsMismatch(
+                f"the socket was made by pid {event.peer_pid}, which is not in the slaves' "
+                f"process group ({group}) but in {event.peer_group}",
+                culprit=Role.SLAVE, requirement="PID-2")
         return True
 
     def _guard_socket_type_matches_dialect(self, event: SocketPassed) -> bool:

@@ -65,8 +65,9 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                 "The first message on the slave's socket is a Pid & Identifier (P) message, "
                 "sent exactly once."),
     Requirement("PID-2", "MUST", "2", _S,
-                "The pid in P is the slave's own pid: the SO_PEERCRED pid of its socket and, "
-                "for the root, the process the master started."),
+                "The pid in P is the slave's own pid: the SO_PEERCRED pid of its socket (a "
+                "process in the slaves' process group) and, for the root, the process the "
+                "master started."),
     Requirement("PID-3", "MUST", "2", _S,
                 "The root slave's identifier is blank (P:<pid>:); a child's is the identifier "
                 "it was given with S.", SPEC),
