@@ -273,6 +273,29 @@ def test_fork_storm_one_registration_counts_the_rest_are_strays_and_killed(diale
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
+def test_a_stray_during_a_pending_spawn_is_refused_and_the_spawn_completes(
+        dialect: str) -> None:
+    """A helper of one child registers while the next spawn is pending: its socket's maker
+    is not a child of the slave that was sent S, so it is a stray (SPAWN-5), not that
+    spawn's child (registrations were once matched in arrival order)."""
+    with no_leaks() as roots, Master(hostile_command(dialect), dialect, step_timeout=2.0,
+                                     kill_grace=GRACE) as master:
+        root = master.boot_root()
+        roots.append(root.pid or 0)
+        first = master.spawn(root, "late_stray.150")  # its helper registers 150 ms later
+        assert first.ok, first.errors
+        pending = master.spawn(root, "slow_ok.600")  # registers 600 ms after S
+        assert pending.ok, pending.errors
+        assert pending.peer_pid is not None and pending.identifier == "slow_ok.600"
+        [stray] = master.strays
+        assert [(type(e), e.requirement, e.culprit) for e in stray.errors] == [
+            (UnexpectedEvent, "SPAWN-5", Role.SLAVE)]
+        assert stray.peer_pid not in (None, first.pid, pending.pid)
+        assert stray.registered_at is None and master.errors == stray.errors
+        assert master.spawn(root, "ok").ok
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
 def test_a_slave_that_stops_reading_cannot_block_the_masters_send(dialect: str) -> None:
     """S piles up in the socket of a slave that never reads: once its buffer is full the
     send times out (bounded by the step timeout) and is reported; the master goes on."""

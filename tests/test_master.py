@@ -385,3 +385,27 @@ def test_uid_expectation_is_the_masters() -> None:
     with Master(fake_command("spec"), "spec") as master:
         root = master.boot_root()
         assert root.expect.uid == os.getuid() and root.expect.pid == root.pid
+
+
+@pytest.mark.parametrize("dialect", ["spec", "zeus"])
+def test_the_master_forgets_stopped_children_and_keeps_bounded_errors(
+        dialect: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A master that runs for days: a stopped child leaves its tables (it once kept every
+    session ever made, ~45 KiB each); errors and strays keep only the latest few."""
+    import zeus_fsm.master.loop as loop
+
+    monkeypatch.setattr(loop, "ERRORS_KEPT", 3)
+    with no_leaks() as roots, Master(fake_command(dialect), dialect) as master:
+        root = master.boot_root()
+        roots.append(root.pid or 0)
+        for _ in range(5):
+            child = master.spawn(root, "ok")
+            assert child.ok
+            master.stop(child)
+            assert master.sessions == [root]
+            bad = master.spawn(root, "garbage")  # a broken rule: recorded, then stopped
+            assert bad.errors and bad.lifecycle.state == "stopped"
+            assert bad not in master.sessions
+        assert len(master.errors) == 3 and master.errors[-1] is bad.errors[0]
+        assert child.loaded_files and child.result is not None  # the caller's reference
+    assert master.sessions == [root]

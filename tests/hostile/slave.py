@@ -457,6 +457,21 @@ def exits_with_signal_before_socket(s: Slave) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def late_stray(s: Slave) -> None:
+    """Connected; a helper it forked registers `arg` ms later, for no S (a stray)."""
+    if os.fork() == 0:
+        time.sleep(s.arg / 1000)
+        s.register()
+        hang()
+    ok(s)
+
+
+def slow_ok(s: Slave) -> None:
+    """`arg` ms before it registers, then a good child: a spawn that stays pending."""
+    time.sleep(s.arg / 1000)
+    ok(s)
+
+
 BEHAVIOURS: dict[str, Callable[[Slave], None]] = {
     "ok": ok,
     "garbage_on_master": garbage_on_master,
@@ -513,6 +528,8 @@ BEHAVIOURS: dict[str, Callable[[Slave], None]] = {
     "unterminated_path_line": unterminated_path_line,
     "empty_message": empty_message,
     "exits_with_signal_before_socket": exits_with_signal_before_socket,
+    "late_stray": late_stray,
+    "slow_ok": slow_ok,
 }
 
 

@@ -17,10 +17,19 @@ slave is recorded on its session (`session.errors`), that slave is stopped and
 its fds closed, and the master carries on with the others. Registrations
 nobody asked for are recorded in `master.strays`.
 
-Registrations on the shared master socket cannot say which request they
-answer, so they are matched to outstanding requests in request order;
-`spawn` waits for its child before returning, so with this API there is
-never more than one outstanding request.
+The master forgets what is over, so that it can run for days: a stopped
+child leaves `master.sessions` at once (the caller keeps its own reference
+if it wants one), and `master.errors` and `master.strays` keep only the
+latest few (ERRORS_KEPT, STRAYS_KEPT).
+
+Registrations on the shared master socket do not say which request they
+answer: the slave proves it. A child's socket was made by a process whose OS
+parent (SO_PEERCRED pid, then /proc) is the slave that was sent S; a
+registration whose maker descends from no pending spawn's parent is a stray
+(SPAWN-5), refused, and the pending spawn still completes. When the maker
+cannot be read (no socket, or it is gone) or lies outside the slaves' process
+group (then the machine refuses it, PID-2), nothing is proven and the oldest
+pending request takes it, as it is the one that can be blamed.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ import os
 import signal
 import subprocess
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from functools import partial
@@ -49,7 +59,7 @@ from zeus_fsm.master.observe import (
 from zeus_fsm.master.session import SlaveSession
 from zeus_fsm.protocol.dialects import Dialect, get_dialect
 from zeus_fsm.protocol.errors import ChannelClosed as ChannelClosedError
-from zeus_fsm.protocol.errors import CredentialsMismatch, ProtocolError, Role, UnexpectedEvent
+from zeus_fsm.protocol.errors import ProtocolError, Role, UnexpectedEvent
 from zeus_fsm.protocol.events import UNIX_SOCKETS, FdKind
 from zeus_fsm.protocol.machine import Expectation
 from zeus_fsm.protocol.messages import ActionResult, SpawnSlave
@@ -66,6 +76,7 @@ from zeus_fsm.transport.fds import (
     wait_readable,
 )
 from zeus_fsm.transport.processes import (
+    parent_pid_of,
     process_group_members,
     process_group_of,
     process_handle,
@@ -82,6 +93,10 @@ __all__ = ["Master", "SlaveSession"]
 _READS_PER_ROUND = 256
 #: How long a SIGKILLed process may take to be confirmed gone.
 _KILL_CONFIRM = 5.0
+#: How many recorded errors and strays the master keeps (the latest), so that a master
+#: that runs for days holds bounded memory however many slaves it has stopped.
+ERRORS_KEPT = 256
+STRAYS_KEPT = 64
 
 
 class Master:
@@ -108,11 +123,13 @@ class Master:
         self.observer = observer
         self.env = dict(os.environ if env is None else env)
         self.cwd = cwd
-        #: Every session ever made, in creation order.
+        #: The sessions the master drives, in creation order: every slave not yet stopped,
+        #: and the root (booted again in the same session). A stopped child leaves.
         self.sessions: list[SlaveSession] = []
         self.root: SlaveSession | None = None
-        #: Registrations nobody asked for (SPAWN-5), each with its error.
-        self.strays: list[SlaveSession] = []
+        self._strays: deque[SlaveSession] = deque(maxlen=STRAYS_KEPT)
+        self._errors: deque[ProtocolError] = deque(maxlen=ERRORS_KEPT)
+        self._next_id = 1
         self._pending: list[SlaveSession] = []  # started, socket not yet received
         self._running: list[SlaveSession] = []  # started and not yet stopped (pruned lazily)
         self._sock, self._their_end = master_socketpair()
@@ -132,9 +149,15 @@ class Master:
     # ---- the API --------------------------------------------------------------
 
     @property
+    def strays(self) -> list[SlaveSession]:
+        """The latest STRAYS_KEPT registrations nobody asked for (SPAWN-5), with their error."""
+        return list(self._strays)
+
+    @property
     def errors(self) -> list[ProtocolError]:
-        """Every error recorded, on sessions and strays, in session order."""
-        return [e for s in [*self.sessions, *self.strays] for e in s.errors]
+        """The latest ERRORS_KEPT errors recorded, on sessions and strays, in the order
+        they were recorded."""
+        return list(self._errors)
 
     def boot_root(self, timeout: float | None = None) -> SlaveSession:
         """Start the root slave and wait (bounded by step_timeout per step) for its result.
@@ -148,7 +171,7 @@ class Master:
                                   state=f"lifecycle {self.root.lifecycle.state}")
         expect = Expectation(identifier=self.dialect.root_identifier,
                              parent_pid=0 if self.dialect.has_parent_pid else None,
-                             uid=os.getuid())
+                             uid=os.getuid())  # pid and group: once the process is started
         if self.root is not None:
             root = self.root
             root.restart(expect)  # lifecycle `reset`: the same session, a new process
@@ -156,7 +179,7 @@ class Master:
             root = self._new_session(self.dialect.root_identifier, None, expect)
         process = start_slave(self.command, self.env, self._their_end.fileno(), cwd=self.cwd)
         root.process, root.pid = process, process.pid
-        expect.pid = process.pid
+        expect.pid = expect.group = process.pid  # the root leads the slaves' process group
         root.started_at = time.monotonic()
         root.process_fd = process_handle(process.pid)
         self.root = root
@@ -202,13 +225,13 @@ class Master:
         # no registration can be read before the loop runs below.
         expect = Expectation(identifier=identifier,
                              parent_pid=parent.pid if self.dialect.has_parent_pid else None,
-                             uid=os.getuid())
+                             uid=os.getuid(), group=self._group())
         child = self._new_session(identifier, parent, expect)
         child.started_at = started_at
         child.lifecycle.fire("start")
         self._running.append(child)
         if failure is not None:
-            child.record_error(failure)
+            self._record(child, failure)
             self._stop(child)
             if self.dialect.files_on_pipe and parent.lifecycle.live:
                 # A stream may now hold the first part of S: the parent would read the next
@@ -377,10 +400,23 @@ class Master:
 
     def _new_session(self, identifier: str, parent: SlaveSession | None,
                      expect: Expectation) -> SlaveSession:
-        session = SlaveSession(len(self.sessions) + len(self.strays) + 1, identifier,
-                               self.dialect, expect, parent, emit=self._emitter())
+        session = SlaveSession(self._take_id(), identifier, self.dialect, expect, parent,
+                               emit=self._emitter())
         self.sessions.append(session)
         return session
+
+    def _take_id(self) -> int:
+        self._next_id += 1
+        return self._next_id - 1
+
+    def _forget(self, session: SlaveSession) -> None:
+        """A stopped child leaves the master's tables (the root stays: it is booted again)."""
+        if session is not self.root and session in self.sessions:
+            self.sessions.remove(session)  # _running drops it at its next prune
+
+    def _record(self, session: SlaveSession, error: ProtocolError) -> None:
+        session.record_error(error)
+        self._errors.append(error)
 
     def _live(self) -> list[SlaveSession]:
         self._running = [s for s in self._running if s.lifecycle.live]
@@ -404,11 +440,12 @@ class Master:
         try:
             yield
         except ProtocolError as error:
-            session.record_error(error)
+            self._record(session, error)
             try:
                 self._stop(session)
             except ProtocolError as late:  # its last bytes were bad too: keep the first cause
                 session.errors.append(late)
+                self._errors.append(late)
         finally:
             self._settle(session)
 
@@ -455,10 +492,6 @@ class Master:
         if received is None:
             return
         kinds = received.kinds
-        session = self._pending.pop(0) if self._pending else None
-        if self.observer is not None:
-            self._emit(WireEvent(time.monotonic(), session.ref() if session else None,
-                                 Direction.RECEIVED, Channel.MASTER, received.data, kinds))
         sock = None
         peer_pid = peer_uid = None
         if len(received.fds) == 1 and kinds[0] in UNIX_SOCKETS:
@@ -467,18 +500,19 @@ class Master:
             peer_pid, peer_uid = creds.pid, creds.uid
         else:
             received.close()  # nothing usable: the Handshake will say why
+        group = None if peer_pid is None else process_group_of(peer_pid)
+        session = self._claim(peer_pid, group)
+        if self.observer is not None:
+            self._emit(WireEvent(time.monotonic(), session.ref() if session else None,
+                                 Direction.RECEIVED, Channel.MASTER, received.data, kinds))
         if session is None:
             self._stray(kinds, peer_pid, sock)
             return
         with self._guarded(session):
             try:
-                if peer_pid is not None and not self._in_slave_tree(peer_pid):
-                    # Stopping this "slave" would signal a process that is not ours
-                    # (e.g. the master itself, if its own socket is sent back).
-                    raise CredentialsMismatch(
-                        f"the socket was made by pid {peer_pid}, which is not in the slaves' "
-                        "process group", culprit=Role.SLAVE, requirement="PID-2")
-                session.feed_socket(kinds, received.data, peer_pid, peer_uid)
+                # The machine refuses a maker outside the slaves' process group (PID-2):
+                # stopping that "slave" would signal a process that is not ours.
+                session.feed_socket(kinds, received.data, peer_pid, peer_uid, group)
             except ProtocolError:
                 close_quietly(sock)
                 raise
@@ -490,27 +524,41 @@ class Master:
                 if session.exited:
                     self._on_exit(session)
 
-    def _in_slave_tree(self, pid: int) -> bool:
-        """Whether the master may signal `pid`: it is in the root's process group (every
-        slave is: the root leads a new session), or it is already gone."""
+    def _group(self) -> int | None:
+        """The slaves' process group: the root leads it (it starts a new session)."""
         root = self.root
-        if root is None or root.process is None:
-            return False
-        group = process_group_of(pid)
-        return group is None or group == root.process.pid
+        return root.process.pid if root is not None and root.process is not None else None
+
+    def _claim(self, peer_pid: int | None, group: int | None) -> SlaveSession | None:
+        """The pending request a registration answers, by what its socket's maker proves
+        (see the module doc); None: a stray."""
+        if not self._pending:
+            return None
+        parent = None if peer_pid is None else parent_pid_of(peer_pid)
+        proven = parent is not None and group is not None and group == self._group()
+        for session in self._pending:
+            if not proven or session.parent is None:
+                break  # nothing to match on, or the root: the oldest pending takes it
+            if parent in (session.parent.peer_pid, session.parent.pid):
+                break
+        else:
+            return None
+        self._pending.remove(session)
+        return session
 
     def _stray(self, kinds: tuple[FdKind, ...], peer_pid: int | None,
                sock: socket.socket | None) -> None:
         """A registration no start asked for: the lifecycle calls it SPAWN-5."""
-        stray = SlaveSession(len(self.sessions) + len(self.strays) + 1, "", self.dialect,
-                             Expectation(), None, emit=self._emitter())
+        stray = SlaveSession(self._take_id(), "", self.dialect, Expectation(), None,
+                             emit=self._emitter())
         stray.peer_pid = peer_pid
-        self.strays.append(stray)
+        self._strays.append(stray)
         fds = ", ".join(k.value for k in kinds) or "no fd"
         try:
             stray.lifecycle.fire("register", f"from pid {peer_pid} ({fds})")
         except ProtocolError as error:
             stray.errors.append(error)
+            self._errors.append(error)
             self._emit(ErrorRecorded(time.monotonic(), stray.ref(), error))
         close_quietly(sock)
         root = self.root
@@ -676,6 +724,7 @@ class Master:
             self._fd_closes += 1
             session.lifecycle.fire("stop")
             self.commands.slave_failed(session)
+            self._forget(session)
 
     def _kill_unknown_slaves(self) -> None:
         """SIGKILL processes of the root's tree the master has no session for (a child that

@@ -162,9 +162,10 @@ class SlaveSession:
         self.connection.feed(event)
 
     def feed_socket(self, kinds: tuple[FdKind, ...], payload: bytes,
-                    peer_pid: int | None, peer_uid: int | None) -> None:
+                    peer_pid: int | None, peer_uid: int | None,
+                    peer_group: int | None = None) -> None:
         self.peer_pid = peer_pid
-        self.connection.socket_passed(kinds, payload, peer_pid, peer_uid)
+        self.connection.socket_passed(kinds, payload, peer_pid, peer_uid, peer_group)
 
     def feed_datagrams(self, datagrams: Iterable[bytes]) -> None:
         """spec: the datagrams of one read round, fed as one round."""

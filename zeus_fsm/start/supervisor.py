@@ -332,7 +332,7 @@ class Supervisor:
             self._node_of[session_id] = node
             session = self._find_session(session_id)
             if session is not None:
-                self._sessions[node.identifier] = session
+                self._bind(node, session)
         self.tree.moved(node, event.trigger, time.time_ns())
         session = self._sessions.get(node.identifier)
         if session is not None and session.session_id == session_id:
@@ -341,6 +341,15 @@ class Supervisor:
                 node.error = _error_text(session, self._exits.get(session_id))
         self._moved = True
         self.view.node_changed(self.tree, node, event.trigger)
+
+    def _bind(self, node: Node, session: SlaveSession) -> None:
+        """The node's process is now this session's: what was kept about its last one goes
+        (a node holds one session, so these tables stay as small as the tree)."""
+        old = self._sessions.get(node.identifier)
+        if old is not None and old is not session:
+            self._node_of.pop(old.session_id, None)
+            self._exits.pop(old.session_id, None)
+        self._sessions[node.identifier] = session
 
     def _find_session(self, session_id: int) -> SlaveSession | None:
         assert self._master is not None
