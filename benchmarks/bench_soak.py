@@ -1,6 +1,6 @@
 """`zeus-fsm start` for days: memory, fds and processes over thousands of restarts.
 
-    .venv/bin/python -m benchmarks.bench_soak [--restarts 10000] [--root-every 10]
+    .venv/bin/python -m benchmarks.bench_soak [--restarts 10000] [--root-every 100]
                                               [--dialect spec] [--warm-up 50]
 
 Writes a small plan into a temp dir (boot -> alpha -> gamma, boot -> beta; each
@@ -8,7 +8,9 @@ action reads its own .txt file), runs `python -m zeus_fsm start --json-status
 --debounce 10` on it as a user would, and edits files one at a time, waiting
 after each edit until the tree has settled with the edited node booted once
 more: beta.txt (a leaf: one slave restarts), and every `--root-every`-th edit
-root.txt (the root: the command is run again, the whole tree restarts).
+root.txt (the root: the command is run again, the whole tree restarts). Root
+restarts are kept rare: each makes a new Master, which would hide what an old
+one kept.
 
 After `--warm-up` restarts it takes the supervisor's RSS (/proc/PID/statm),
 its open fds and its descendant processes as the baseline, then samples them
@@ -206,7 +208,7 @@ def plan_directory() -> Iterator[Path]:
         yield directory
 
 
-def soak(restarts: int, *, dialect: str = "spec", root_every: int = 10, warm_up: int = 50,
+def soak(restarts: int, *, dialect: str = "spec", root_every: int = 100, warm_up: int = 50,
          sample_every: int = 100) -> SoakResult:
     """Run the soak; the caller judges the figures."""
     with plan_directory() as directory:
@@ -243,7 +245,7 @@ def soak(restarts: int, *, dialect: str = "spec", root_every: int = 10, warm_up:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--restarts", type=int, default=10_000)
-    parser.add_argument("--root-every", type=int, default=10,
+    parser.add_argument("--root-every", type=int, default=100,
                         help="every Nth edit is of root.txt (0: never)")
     parser.add_argument("--warm-up", type=int, default=50)
     parser.add_argument("--sample-every", type=int, default=500)

@@ -2,7 +2,7 @@
 
 The driver is benchmarks/bench_soak.py (it prints the same figures for 10,000
 restarts). A short run is in the default suite; the long one is marked `soak`
-(CI: 2,000 restarts per dialect, every 10th of the root):
+(CI: 2,000 restarts per dialect, every 100th of the root):
 
     ZEUS_FSM_SOAK_RESTARTS=2000 .venv/bin/pytest -m soak tests/test_soak.py
 """
@@ -40,4 +40,5 @@ def test_a_hundred_restarts_leave_fds_and_processes_flat() -> None:
 @pytest.mark.skipif(not LONG_RESTARTS, reason="set ZEUS_FSM_SOAK_RESTARTS for the long run")
 @pytest.mark.parametrize("dialect", ["spec", "zeus"])
 def test_thousands_of_restarts_keep_memory_flat(dialect: str) -> None:
-    judge(soak(LONG_RESTARTS, dialect=dialect, root_every=10, warm_up=50, sample_every=100))
+    # The root rarely: a root restart makes a new Master, which once hid what the old kept.
+    judge(soak(LONG_RESTARTS, dialect=dialect, root_every=100, warm_up=50, sample_every=100))
