@@ -379,3 +379,19 @@ def test_watcher_reports_only_watched_files_merged_until_taken(tmp_path: Path) -
     finally:
         watcher.close()
     assert watcher.failure is None
+
+
+def test_watchfiles_is_used_through_its_public_api_only() -> None:
+    """A private module (watchfiles._rust_notify) can change in any release."""
+    import ast
+
+    package = Path(__file__).parents[1] / "zeus_fsm"
+    private = []
+    for source in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+                [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            private += [f"{source.name}: {name}" for name in names
+                        if name.split(".")[0] == "watchfiles"
+                        and any(part.startswith("_") for part in name.split(".")[1:])]
+    assert private == []

@@ -1,4 +1,4 @@
-"""Which reported files changed: watchfiles (Rust `notify`) in one thread, coalesced.
+"""Which reported files changed: watchfiles (its public `watch`) in one thread, coalesced.
 
 The runtime says which files matter (`watch(paths)`); the watcher watches
 their directories, not the files: an editor that saves by writing a new file
@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 
-from watchfiles._rust_notify import RustNotify  # the documented Rust backend of watchfiles
+import watchfiles
+
+#: What watchfiles.watch yields: a set of changes (empty when its wait ran out).
+Watch = Generator[set[tuple[watchfiles.Change, str]], None, None]
 
 #: How often the thread looks up from waiting to see whether it must re-watch or stop.
 _LOOK_UP_MS = 100
-#: After a re-watch: how long the old watcher is read once more, so nothing it saw is lost.
-_HANDOVER_MS = 1
 
 
 class FileWatcher:
@@ -75,41 +76,52 @@ class FileWatcher:
     # ---- the thread -------------------------------------------------------------------
 
     def _run(self) -> None:
-        notify: RustNotify | None = None
+        watch: Watch | None = None
         try:
             while not self._closing.is_set():
                 with self._lock:
                     wanted = self._wanted
                 if wanted != self._watching:
-                    notify = self._rewatch(notify, wanted)
-                if notify is None:  # nothing to watch yet, or the watch could not start
+                    watch = self._rewatch(watch, wanted)
+                if watch is None:  # nothing to watch yet, or the watch could not start
                     self._closing.wait(_LOOK_UP_MS / 1000)
                     continue
-                self._deliver(notify.watch(self.debounce_ms, self.step_ms, _LOOK_UP_MS,
-                                           self._closing))
+                self._deliver(next(watch, set()))
         except Exception as error:  # a watcher that died must say so, not go quiet
             self.failure = f"file watching stopped: {error!r}"
             self._on_news()
         finally:
-            if notify is not None:
-                notify.close()
+            if watch is not None:
+                watch.close()
 
-    def _rewatch(self, old: RustNotify | None, wanted: frozenset[bytes]) -> RustNotify | None:
+    def _start(self, directories: list[bytes]) -> Watch:
+        """watchfiles' public generator: it wakes every _LOOK_UP_MS (an empty set) so the
+        thread can re-watch or stop, and stops at once when `_closing` is set."""
+        return watchfiles.watch(*(os.fsdecode(d) for d in directories), watch_filter=None,
+                                debounce=self.debounce_ms, step=self.step_ms,
+                                stop_event=self._closing, rust_timeout=_LOOK_UP_MS,
+                                yield_on_timeout=True, raise_interrupt=False, debug=False,
+                                force_polling=False, recursive=False,
+                                ignore_permission_denied=True)
+
+    def _rewatch(self, old: Watch | None, wanted: frozenset[bytes]) -> Watch | None:
         """A watcher for the wanted directories (those that exist); the old one is read
         once more after the new one started, then closed."""
         present = sorted(d for d in wanted if os.path.isdir(d))
         new = None
         if present:
-            try:
-                new = RustNotify([os.fsdecode(d) for d in present], False, False, 300, False,
-                                 True)
+            new = self._start(present)
+            try:  # the generator starts watching at its first step
+                first = next(new, set())
             except OSError as error:  # a directory went away meanwhile: try again soon
                 self.failure = f"cannot watch {len(present)} directories: {error}"
                 return old
         self.failure = None
         if old is not None:
-            self._deliver(old.watch(self.debounce_ms, self.step_ms, _HANDOVER_MS, None))
+            self._deliver(next(old, set()))
             old.close()
+        if new is not None:
+            self._deliver(first)
         with self._lock:
             # Missing directories count as watched: nothing in them can change unseen
             # until they exist, and a file reported in them would make them exist.
@@ -118,10 +130,8 @@ class FileWatcher:
             self._on_news()  # `up_to_date` changed
         return new
 
-    def _deliver(self, result: set[tuple[int, str]] | str) -> None:
-        if isinstance(result, str):  # "timeout", "stop" or "signal"
-            return
-        paths = {os.fsencode(path) for _change, path in result}
+    def _deliver(self, changes: set[tuple[watchfiles.Change, str]]) -> None:
+        paths = {os.fsencode(path) for _change, path in changes}
         with self._lock:
             hits = paths & self._files
             self._changed |= hits
