@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from start_harness import WAIT, Event, Start, all_connected, leftovers, pid_map
@@ -55,6 +56,9 @@ PLAN = textwrap.dedent('''
             _read("beta.txt")
 
         def gamma(self):
+            _read("gamma.txt")
+
+        def delta(self):
             _read("gamma.txt")
 ''')
 
@@ -243,6 +247,136 @@ def test_default_config_boots_the_demo_plan_with_its_crashing_child(tmp_path: Pa
     assert leftovers(start.pids, start.root_pid) == []
 
 
+# ---- the runtime's own faults ----------------------------------------------------------
+
+
+def write_config(plan_dir: Path, config: dict[str, Any] | str) -> None:
+    text = config if isinstance(config, str) else json.dumps(config)
+    (plan_dir / "zeus.json").write_text(text, encoding="utf-8")
+
+
+def note(start: Start, event: str, words: str) -> Event:
+    return start.wait_for(lambda e: e["event"] == event and words in e.get("message", ""),
+                          f"a {event} line saying {words!r}")
+
+
+def test_a_config_edited_into_invalid_json_keeps_the_tree_until_fixed(
+        start: Start, plan_dir: Path) -> None:
+    before = pid_map(start.settled(all_connected, "the whole tree connected"))
+    write_config(plan_dir, '{"command": ["x"],\n "plan": ')
+    error = note(start, "error", "invalid JSON")
+    assert "zeus.json:2:" in error["message"] and "the running tree is kept" in error["message"]
+    assert leftovers(set(before.values()), None) != []  # still running
+    touch(plan_dir / "beta.txt")  # and still restarting what changes
+    rows = start.settled(lambda rows: all_connected(rows) and rows["beta"]["runs"] == 2,
+                         "beta connected again")
+    assert {n: p for n, p in pid_map(rows).items() if n != "beta"} == \
+        {n: p for n, p in before.items() if n != "beta"}
+    write_config(plan_dir, CONFIG)
+    note(start, "config", "is valid again")
+    touch(plan_dir / "gamma.txt")
+    start.settled(lambda rows: all_connected(rows) and rows["gamma"]["runs"] == 2,
+                  "gamma connected again after the fix")
+
+
+def test_a_valid_config_change_is_applied_restarting_only_what_changed(
+        start: Start, plan_dir: Path) -> None:
+    before = pid_map(start.settled(all_connected, "the whole tree connected"))
+    changed = {**CONFIG, "plan": {"boot": {"alpha": {"gamma": {}, "delta": {}},
+                                           "console": ["c"]}}}
+    write_config(plan_dir, changed)
+    event = note(start, "config", "changed")
+    assert (event["added"], event["removed"]) == (["delta"], ["beta"])
+    rows = start.settled(lambda rows: "beta" not in rows and all_connected(rows),
+                         "delta connected, beta gone")
+    assert rows["delta"]["parent"] == "alpha" and rows["delta"]["runs"] == 1
+    assert {n: rows[n]["pid"] for n in ("boot", "alpha", "gamma")} == \
+        {n: before[n] for n in ("boot", "alpha", "gamma")}
+    assert leftovers({before["beta"]}, None) == []
+    # A new command runs the whole tree again.
+    command = ["{python}", "-B", "-m", "zeus_fsm.slave", "--plan", "tplan:Plan"]
+    write_config(plan_dir, {**changed, "command": command})
+    note(start, "config", "the command changed")
+    again = start.settled(lambda rows: all_connected(rows) and rows["boot"]["runs"] == 2,
+                          "the tree booted with the new command")
+    assert all(again[n]["pid"] != rows[n]["pid"] for n in again)
+    assert leftovers(set(pid_map(rows).values()), rows["boot"]["pid"]) == []
+
+
+def test_a_command_that_cannot_start_is_refused_and_the_tree_kept(plan_dir: Path) -> None:
+    start = Start(plan_dir / "zeus.json", "spec")
+    try:
+        before = pid_map(start.settled(all_connected, "the whole tree connected"))
+        write_config(plan_dir, {**CONFIG, "command": "/nonexistent/slave --plan tplan:Plan"})
+        error = note(start, "error", "/nonexistent/slave: no such file")
+        assert "the running tree is kept" in error["message"]
+        script = plan_dir / "slave.sh"
+        script.write_text("#!/bin/sh\nexec python3 -m zeus_fsm.slave \"$@\"\n",
+                          encoding="utf-8")
+        script.chmod(0o644)
+        write_config(plan_dir, {**CONFIG, "command": [str(script), "--plan", "tplan:Plan"]})
+        note(start, "error", "slave.sh: not executable")
+        write_config(plan_dir, CONFIG)  # the config it runs: nothing to apply
+        touch(plan_dir / "root.txt")  # and it still restarts the root
+        rows = start.settled(lambda rows: all_connected(rows) and rows["boot"]["runs"] == 2,
+                             "the root booted again")
+        assert rows["boot"]["pid"] != before["boot"]
+        assert leftovers(set(before.values()), before["boot"]) == []
+    finally:
+        assert start.stop() == 0
+    assert leftovers(start.pids, start.root_pid) == []
+
+
+def test_a_command_that_stops_being_executable_defers_the_root_restart(
+        plan_dir: Path) -> None:
+    script = plan_dir / "slave.sh"
+    script.write_text(f"#!/bin/sh\nexec {sys.executable} -m zeus_fsm.slave \"$@\"\n",
+                      encoding="utf-8")
+    script.chmod(0o755)
+    write_config(plan_dir, {**CONFIG, "command": ["./slave.sh", "--plan", "tplan:Plan"]})
+    start = Start(plan_dir / "zeus.json", "zeus")
+    try:
+        before = pid_map(start.settled(all_connected, "the whole tree connected"))
+        script.chmod(0o644)
+        touch(plan_dir / "root.txt")
+        error = note(start, "error", "cannot restart the root: ./slave.sh: not executable")
+        assert "the running tree is kept" in error["message"]
+        assert leftovers({before["boot"]}, None) != []  # the old tree runs on
+        script.chmod(0o755)  # the command is watched while the restart waits for it
+        rows = start.settled(lambda rows: all_connected(rows) and rows["boot"]["runs"] == 2,
+                             "the root restarted once the command could run")
+        assert rows["boot"]["pid"] != before["boot"]
+    finally:
+        assert start.stop() == 0
+    assert leftovers(start.pids, start.root_pid) == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_signal_during_a_root_restart_leaves_nothing_in_proc(
+        plan_dir: Path, signum: signal.Signals) -> None:
+    start = Start(plan_dir / "zeus.json", "spec")
+    try:
+        before = start.settled(all_connected, "the whole tree connected")
+        touch(plan_dir / "root.txt")
+        restart_of(start, ["boot"])
+        start.process.send_signal(signum)  # while the old tree stops / the new one boots
+        code = start.process.wait(timeout=WAIT)
+    finally:
+        if start.process.poll() is None:
+            start.process.kill()
+            start.process.wait(timeout=WAIT)
+    while start.next_event(WAIT) is not None:
+        pass
+    assert code == 0
+    assert start.seen[-1]["event"] == "exit"
+    roots = {e["pid"] for e in start.seen if e["event"] == "node" and e["node"] == "boot"
+             and e["pid"]}
+    assert before["boot"]["pid"] in roots
+    for root in roots:
+        assert leftovers(start.pids, root) == []
+
+
+
 # ---- the config ----------------------------------------------------------------------
 
 
@@ -395,3 +529,25 @@ def test_watchfiles_is_used_through_its_public_api_only() -> None:
                         if name.split(".")[0] == "watchfiles"
                         and any(part.startswith("_") for part in name.split(".")[1:])]
     assert private == []
+
+
+def test_a_config_change_is_compared_by_where_each_slave_is() -> None:
+    from zeus_fsm.start.config import compare
+    from zeus_fsm.start.tree import Tree
+
+    def config(plan: dict[str, Any], command: str = "x") -> Any:
+        return parse(json.dumps({"command": command, "plan": {"boot": plan}}), Path("/app"))
+
+    old = config({"a": {"g": {}}, "b": {}, "c": ["console"]})
+    moved = compare(old, config({"a": {}, "b": {"g": {}}, "d": {}}))
+    assert (moved.restarts_root, moved.removed, moved.added) == (False, ("g",), ("g", "d"))
+    assert moved.kept == {"boot", "a", "b"} and "added g, d; removed g" in moved.describe()
+    assert compare(old, config({"a": {"g": {}}, "b": {}})).empty  # commands are never run
+    assert compare(old, config({"a": {"g": {}}, "b": {}}, "y")).restarts_root
+
+    tree, new = Tree(old.root), Tree(config({"a": {}, "d": {}}).root)
+    tree.moved(tree.nodes["a"], "start", 5)
+    tree.nodes["a"].pid = 42
+    new.carry_over(tree, {"boot", "a"})
+    assert (new.nodes["a"].state, new.nodes["a"].pid, new.nodes["a"].runs) == ("spawning", 42, 1)
+    assert new.nodes["d"].state == "unbooted"

@@ -64,7 +64,7 @@ def start_command(config: Path | None, dialect: str, json_status: bool, debounce
     where = socket_path(path.resolve().parent if config is not None else Path.cwd())
     with Supervisor(zeus_config, dialect, view, debounce_ms=debounce_ms,
                     step_timeout=step_timeout, socket_path=where,
-                    boot_wait=boot_wait) as supervisor:
+                    boot_wait=boot_wait, config_path=path) as supervisor:
 
         def stop(_signum: int, _frame: FrameType | None) -> None:
             supervisor.request_stop()

@@ -188,3 +188,55 @@ def _check_identifier(key: str, path: str, where: _Where, seen: set[str]) -> Non
         raise where.error(path, f"{key!r} appears twice in the plan: each slave identifier "
                                 "names one node")
 
+
+
+# ---- a changed config ------------------------------------------------------------
+
+
+@attrs.frozen
+class ConfigChange:
+    """What a new config changes in a running tree (sans-I/O: compared, not applied)."""
+
+    #: The command or its directory changed: the root, so the whole tree, runs again.
+    restarts_root: bool
+    #: Slaves in both plans at the same place (same chain of parents): they keep running.
+    kept: frozenset[str]
+    #: Slaves that go (or move), and slaves that are new (or moved), in plan order.
+    removed: tuple[str, ...]
+    added: tuple[str, ...]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.restarts_root or self.removed or self.added)
+
+    def describe(self) -> str:
+        if self.restarts_root:
+            return "the command changed: the whole tree restarts"
+        parts = [f"{label} {', '.join(ids)}" for label, ids in
+                 (("added", self.added), ("removed", self.removed)) if ids]
+        return "; ".join(parts) or "no slave changed"
+
+
+def compare(old: ZeusConfig, new: ZeusConfig) -> ConfigChange:
+    """Which slaves a new config adds, removes or keeps. Commands (C) are never run, so
+    a change of them alone changes nothing."""
+    before, after = _places(old.root), _places(new.root)
+    kept = frozenset(i for i, place in after.items() if before.get(i) == place)
+    return ConfigChange(
+        restarts_root=(old.command, old.directory) != (new.command, new.directory),
+        kept=kept,
+        removed=tuple(i for i in before if i not in kept),
+        added=tuple(i for i in after if i not in kept))
+
+
+def _places(root: NodeSpec) -> dict[str, tuple[str, ...]]:
+    """identifier -> the chain of identifiers from the root down to it, in plan order."""
+    out: dict[str, tuple[str, ...]] = {}
+
+    def visit(node: NodeSpec, above: tuple[str, ...]) -> None:
+        out[node.identifier] = (*above, node.identifier)
+        for child in node.children:
+            visit(child, out[node.identifier])
+
+    visit(root, ())
+    return out

@@ -11,6 +11,13 @@ the node whose process that session is follows it. Restarting the root means
 running the command again: the whole Master is closed (every slave stopped, the
 root reaped) and a new one started. Every wait is the Master's, bounded by its
 step timeouts or by HEARTBEAT.
+
+Its own faults cost nothing that runs: zeus.json is watched too; an invalid
+one is shown and the running tree kept until it is fixed; a valid change is
+applied (added slaves boot, removed ones stop, a new command restarts the
+root). A command that cannot be started is found before anything is stopped
+for it: the error is shown, the tree kept, and the restart tried again at the
+next change (of zeus.json, the command, or any watched file).
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from zeus_fsm.master.loop import Master, SlaveSession
 from zeus_fsm.master.observe import LifecycleMoved, ObservedEvent, ProcessAction, ProcessEvent
 from zeus_fsm.protocol.errors import ProtocolError
 from zeus_fsm.start.clients import ClientServer, Slave
-from zeus_fsm.start.config import ZeusConfig
+from zeus_fsm.start.config import ConfigError, ZeusConfig, compare, load
 from zeus_fsm.start.tree import Node, Tree
 from zeus_fsm.start.view import StatusView
 from zeus_fsm.start.watch import FileWatcher
@@ -38,7 +45,12 @@ from zeus_fsm.transport.fds import (
     make_waker,
     wake,
 )
-from zeus_fsm.transport.processes import DIALECT_ENV, process_group_members, reap_zombie_children
+from zeus_fsm.transport.processes import (
+    DIALECT_ENV,
+    command_problem,
+    process_group_members,
+    reap_zombie_children,
+)
 from zeus_fsm.transport.unix_socket import listen
 
 #: The longest the loop sleeps with nothing to do (it wakes at once for any news).
@@ -57,8 +69,11 @@ class Supervisor:
                  step_timeout: float = 5.0, kill_grace: float = 1.0,
                  debounce_ms: int = 300, step_ms: int = 20,
                  env: Mapping[str, str] | None = None,
-                 socket_path: Path | None = None, boot_wait: float = 30.0) -> None:
+                 socket_path: Path | None = None, boot_wait: float = 30.0,
+                 config_path: Path | None = None) -> None:
         self.config = config
+        #: Watched: a change is read and applied (None: the config is fixed).
+        self.config_path = config_path
         self.dialect = dialect
         self.view = view
         self.step_timeout = step_timeout
@@ -84,6 +99,9 @@ class Supervisor:
         self.boot_wait = boot_wait
         self.clients: ClientServer | None = None
         self._client_fds: set[int] = set()
+        self._config_error: str | None = None  # why the config on disk is not applied
+        self._root_deferred = False  # a root restart waits for a command that can run
+        self._booted_once = False
 
     # ---- the caller's side -------------------------------------------------------
 
@@ -133,13 +151,14 @@ class Supervisor:
                 for node in orphans:
                     self._reset(node)
                 continue
-            ready = self.tree.ready_to_boot()
+            ready = [node for node in self.tree.ready_to_boot()
+                     if node.parent is not None or not self._root_deferred]
             if not ready:
                 break
             self._boot(ready[0])
         self._sync_files()
         self._reap_orphans()
-        self.watcher.watch(self.tree.watched())
+        self.watcher.watch([*self.tree.watched(), *self._own_files()])
         self.view.refresh(self.tree)
         self._report_settled()
 
@@ -165,6 +184,13 @@ class Supervisor:
         changed = self.watcher.take()
         if not changed or self._stopping:
             return
+        config = self._config_file()
+        if config is not None and config in changed:
+            changed.discard(config)
+            self._reload()
+        if self._root_deferred:  # something changed: perhaps the command can run now
+            self._restart_root()
+            return
         plan = self.tree.plan_restart(changed, {path: _ctime_ns(path) for path in changed})
         if not plan.tops:
             return
@@ -172,15 +198,87 @@ class Supervisor:
                        files=sorted({os.fsdecode(path) for paths in plan.because.values()
                                      for path in paths}))
         if plan.restarts_root:
-            self._close_master()
-            for node in self.tree.order():
-                self._reset(node)
-            self._open_master()
+            self._restart_root()
             return
         self._stop_nodes(plan.stop)
         for top in plan.tops:
             for node in self.tree.subtree(top):
                 self._reset(node)
+
+    # ---- the runtime's own faults ---------------------------------------------------------
+
+    def _config_file(self) -> bytes | None:
+        return None if self.config_path is None else os.fsencode(
+            os.path.abspath(self.config_path))
+
+    def _own_files(self) -> list[bytes]:
+        """zeus.json, and the command while a restart waits for it to become runnable."""
+        files = [path for path in [self._config_file()] if path is not None]
+        program = self.config.command[0]
+        if self._root_deferred and os.sep in program:
+            files.append(os.fsencode(os.path.normpath(os.path.join(self.config.directory,
+                                                                   program))))
+        return files
+
+    def _reload(self) -> None:
+        """zeus.json changed: apply it, or keep the running tree and show why not."""
+        assert self.config_path is not None
+        try:
+            config = load(self.config_path)
+        except ConfigError as error:
+            self._config_error = str(error)
+            self.view.note("error", message=f"{error} (the running tree is kept until the "
+                                            "config is fixed)")
+            return
+        if self._config_error is not None:
+            self._config_error = None
+            self.view.note("config", message=f"{self.config_path} is valid again")
+        change = compare(self.config, config)
+        if change.empty:
+            return
+        problem = command_problem(config.command, str(config.directory), self.env)
+        if problem is not None:
+            self.view.note("error", message=f"{self.config_path}: the new command cannot be "
+                                            f"started: {problem} (the running tree is kept)")
+            return
+        self.view.note("config", message=f"{self.config_path} changed: {change.describe()}",
+                       added=list(change.added), removed=list(change.removed))
+        if change.restarts_root:
+            self.config = config
+            tree = Tree(config.root)
+            self._restart_root(tree, change.kept)
+            return
+        gone = [self.tree.nodes[i] for i in change.removed if self.tree.nodes[i].lifecycle.live]
+        self._stop_nodes(sorted(gone, key=lambda node: node.depth, reverse=True))
+        tree = Tree(config.root)
+        tree.carry_over(self.tree, change.kept)
+        self._node_of = {sid: tree.nodes[node.identifier] for sid, node in self._node_of.items()
+                         if node.identifier in change.kept}
+        self._sessions = {i: s for i, s in self._sessions.items() if i in change.kept}
+        self.tree, self.config = tree, config
+        self._last_settled = None  # the rows changed: say so once settled
+
+    def _restart_root(self, tree: Tree | None = None, kept: frozenset[str] = frozenset()
+                      ) -> None:
+        """Run the command again (every slave stops, the root is reaped, all boot again),
+        unless the command cannot be started: then the running tree is kept."""
+        problem = command_problem(self.config.command, str(self.config.directory), self.env)
+        if problem is not None:
+            if not self._root_deferred:
+                self.view.note("error", message=f"cannot restart the root: {problem} (the "
+                                                "running tree is kept; retried at the next "
+                                                "change)")
+            self._root_deferred = True
+            return
+        self._root_deferred = False
+        self._close_master()
+        if tree is not None:  # a new plan: its slaves that were in the old one go on counting
+            tree.carry_over(self.tree, kept)
+            self.tree = tree
+            self._last_settled = None
+        for node in self.tree.order():
+            self._reset(node)
+        self._open_master()
 
     # ---- acting on nodes ----------------------------------------------------------------
 
@@ -190,13 +288,18 @@ class Supervisor:
         try:
             if node.parent is None:
                 self._master.boot_root()
+                self._booted_once = True
             else:
                 self._master.spawn(self._sessions[node.parent.identifier], node.identifier)
         except OSError as error:  # the command could not be run at all
             self.view.note("error", message=f"cannot start {' '.join(self.config.command)}: "
                                             f"{error}")
-            self.exit_code = EXIT_CANNOT_START
-            self._stopping = True
+            if not self._booted_once:  # nothing runs to keep: say so and exit
+                self.exit_code = EXIT_CANNOT_START
+                self._stopping = True
+            else:  # it went away under us: wait for a change, as for a deferred restart
+                node.error = f"cannot start the command: {error}"
+                self._root_deferred = True
         except ProtocolError as error:  # S refused by the parent's handshake: show it there
             parent = node.parent
             assert parent is not None
@@ -264,7 +367,9 @@ class Supervisor:
         return None if found is None else (found[0].identifier, found[1])
 
     def slave(self, identifier: str) -> Slave:
-        node = next(n for n in self.tree.order() if n.identifier == identifier)
+        node = self.tree.nodes.get(identifier)
+        if node is None:  # zeus.json changed while a client waited for it
+            return Slave("crashed", error=f"{identifier} is no longer in the plan")
         session = self._sessions.get(identifier)
         status = self.tree.status(node)
         if node.state == "connected" and session is not None and session.ok:

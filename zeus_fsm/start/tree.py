@@ -114,6 +114,15 @@ class Tree:
     def subtree(self, node: Node) -> list[Node]:
         return list(_preorder(node))
 
+    def carry_over(self, old: Tree, kept: Iterable[str]) -> None:
+        """A new plan's tree takes over the running slaves it keeps (zeus.json changed):
+        each kept node continues with the old node's lifecycle, pid, files and error."""
+        for identifier in kept:
+            mine, theirs = self.nodes[identifier], old.nodes[identifier]
+            mine.lifecycle, mine.pid, mine.error = theirs.lifecycle, theirs.pid, theirs.error
+            mine.files, mine.previous_files = theirs.files, theirs.previous_files
+            mine.started_ns, mine.runs = theirs.started_ns, theirs.runs
+
     # ---- following the master's lifecycles ------------------------------------------
 
     def moved(self, node: Node, trigger: str, now_ns: int) -> None:

@@ -262,3 +262,23 @@ def kill_group(pgid: int, signum: int = signal.SIGKILL) -> bool:
     except (ProcessLookupError, PermissionError):
         return False
     return True
+
+
+def command_problem(command: Sequence[str], cwd: str, env: Mapping[str, str]) -> str | None:
+    """Why `command` cannot be started (missing, not executable), or None: checked before
+    a running tree is stopped for it, so a bad command never costs what runs."""
+    import shutil  # here: at module level it would cost the slave's start-up bz2 and lzma
+
+    program = command[0]
+    if os.sep in program:
+        path: str | None = program if os.path.isabs(program) else os.path.join(cwd, program)
+    else:
+        path = shutil.which(program, path=env.get("PATH", os.defpath))
+        if path is None:
+            return f"{program}: not found on PATH"
+    assert path is not None
+    if not os.path.exists(path):
+        return f"{program}: no such file"
+    if os.path.isdir(path) or not os.access(path, os.X_OK):
+        return f"{program}: not executable"
+    return None
