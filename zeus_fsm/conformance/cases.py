@@ -176,6 +176,18 @@ def child_registers(ctx: CaseContext) -> None:
     _child(ctx, "ok")
 
 
+def sockets_of_master_uid(ctx: CaseContext) -> None:
+    """The machine's uid guard judges the root's and a child's socket (PID-6). Only a slave
+    that changes its uid can break it, which needs privileges: without them the case
+    cannot fail, so it says so instead of passing."""
+    if os.geteuid() != 0:
+        raise Skipped(f"the checker runs as uid {os.geteuid()} without privileges: a slave it "
+                      "starts cannot make its socket as another uid (run as root to judge "
+                      "PID-6)")
+    child = _child(ctx, "ok")
+    ctx.judge.connected(child, ctx.ids.ok)
+
+
 # ---- 3. Loaded-files channel -------------------------------------------------
 
 
@@ -375,6 +387,24 @@ def result_before_exit(ctx: CaseContext) -> None:
 
 
 # ---- 8. Framing ---------------------------------------------------------------
+
+
+#: Long enough that an error text naming it twice exceeds one message, short enough that
+#: S carrying it and a text naming it once fit (FRAME-3 caps both at 65536 bytes).
+LONG_IDENTIFIER = 40_000
+
+
+def long_error_truncated(ctx: CaseContext) -> None:
+    """An unknown identifier of 40,000 characters: an error text that quotes it can be longer
+    than one message, and its sender must cut it (the decoders refuse an oversize message
+    as FRAME-3)."""
+    root = _booted(ctx)
+    identifier = (ctx.ids.unknown + "_" * LONG_IDENTIFIER)[:LONG_IDENTIFIER]
+    (child,) = ctx.judge.spawn(root, identifier)
+    result = ctx.judge.result(child)
+    if result.ok:
+        raise Violation("RESULT-5", f"an error result for an S:<{LONG_IDENTIFIER}-character "
+                        "identifier> the plan has no action for", "R:OK")
 
 
 def frames_terminated(ctx: CaseContext) -> None:
@@ -632,6 +662,8 @@ CASES: tuple[Case, ...] = (
          child_registers, ZEUS, ("ok",)),
     Case("2.9", "PID-5", "A child's parent pid is the pid of the slave that forked it",
          child_registers, ZEUS, ("ok",)),
+    Case("2.10", "PID-6", "The root's and a child's sockets belong to the master's uid "
+         "(judged when the checker has privileges)", sockets_of_master_uid, needs=("ok",)),
     Case("3.1", "CHAN-1", "Right after P the slave sends the read end of a pipe",
          pipe_follows_pid, ZEUS),
     Case("4.1", "RESULT-1", "R follows P, exactly once", result_once),
@@ -669,6 +701,8 @@ CASES: tuple[Case, ...] = (
          needs=("fail",)),
     Case("8.1", "FRAME-2", "Every message on the stream ends with a NUL byte",
          frames_terminated, ZEUS, ("fail",)),
+    Case("8.2", "FRAME-3", "A message is at most 65536 bytes: a long error text is truncated "
+         "by its sender", long_error_truncated),
     Case("9.1", "CMD-2", "C gets one fd: the runner's AF_UNIX SOCK_DGRAM socket, on one "
          "NUL byte", runner_socket, ZEUS, ("command",)),
     Case("9.2", "CMD-5", "The command's P gives its own pid, a process below the slave",

@@ -373,7 +373,7 @@ class Judge:
         for _ in range(count):
             parent.connection.feed(message)  # SPAWN-1: a master bug would raise here
         children = [
-            self._new_session(f"the child {identifier!r}",
+            self._new_session(f"the child {_shown(identifier)}",
                               Expectation(identifier=identifier,
                                           parent_pid=parent.pid
                                           if self.dialect.has_parent_pid else None,
@@ -1093,3 +1093,10 @@ def _signal_name(signum: int) -> str:
 def _phase_left(session: Session, phase: str) -> Callable[[], bool]:
     return lambda: session.phase != phase
 
+
+
+def _shown(identifier: str, keep: int = 48) -> str:
+    """An identifier as a label shows it: a long one (FRAME-3's case) cut, its length said."""
+    if len(identifier) <= keep:
+        return repr(identifier)
+    return f"{identifier[:keep]!r}... ({len(identifier)} characters)"
