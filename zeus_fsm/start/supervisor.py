@@ -190,7 +190,8 @@ class Supervisor:
             self._reload()
         if self._root_deferred:  # something changed: perhaps the command can run now
             self._restart_root()
-            return
+            if not self._root_deferred:
+                return  # the whole tree restarted: nothing else to plan
         plan = self.tree.plan_restart(changed, {path: _ctime_ns(path) for path in changed})
         if not plan.tops:
             return
