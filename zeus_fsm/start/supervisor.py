@@ -425,7 +425,8 @@ class Supervisor:
         """The Master's events: a node follows every lifecycle move of its process."""
         if isinstance(event, ProcessEvent) and event.action is ProcessAction.EXITED \
                 and event.session is not None:
-            self._exits[event.session.session_id] = event.detail
+            if event.session.session_id in self._node_of:  # a stray's exit is nobody's row
+                self._exits[event.session.session_id] = event.detail
             return
         if not isinstance(event, LifecycleMoved):
             return
