@@ -22,6 +22,7 @@ next change (of zeus.json, the command, or any watched file).
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -409,6 +410,9 @@ class Supervisor:
         self._node_of.clear()
         self._exits.clear()
         self._files_seen = 0
+        # The old tree's sessions are cycles (machines bound to their models): free them
+        # now, before the new tree allocates, or the heap grows to hold both.
+        gc.collect()
 
     def _shutdown(self) -> None:
         self._stopping = True
