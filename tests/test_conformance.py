@@ -608,3 +608,35 @@ def test_a_rule_broken_after_r_is_reported_with_the_step_it_broke(tmp_path: Path
     assert (result.verdict, result.violated) == (FAILED, "CMD-2"), result.actual
     assert "a runner socket that no C asked for" in (result.actual or "")
     assert result.expected is not None and "connected, sends nothing" in result.expected
+
+
+MASTER_BACK_SLAVE = f"""
+import os, socket, sys
+sys.path.insert(0, {str(BROKEN)!r})
+from minimal_slave import Slave
+
+class SendsMasterBack(Slave):
+    def serve(self):
+        if self.identifier_served is None:  # the root, once connected: a stray registration
+            self.identifier_served = "boot"
+            socket.send_fds(self.master, [b"\\0"], [self.master.fileno()])
+        super().serve()
+
+    identifier_served = None
+
+SendsMasterBack().main()
+"""
+
+
+def test_a_stray_whose_socket_the_checker_made_is_never_killed(tmp_path: Path) -> None:
+    """The master socket sent back as an extra registration names the checker (it made the
+    socketpair): the checker once kept that pid to SIGKILL at close, i.e. itself."""
+    script = tmp_path / "master_back.py"
+    script.write_text(MASTER_BACK_SLAVE, encoding="utf-8")
+    with Judge((sys.executable, str(script)), get_dialect("spec"), TIMEOUT) as judge:
+        root = judge.start_root()
+        judge.connected(root, "boot")
+        judge.settle()
+        assert [f"from pid {os.getpid()}," in r for r in judge.extra_registrations] == [True]
+    # Still alive to get here; and the slave's group was killed as usual.
+    assert root.pid is not None and not _alive(root.pid)
