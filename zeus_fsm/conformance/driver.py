@@ -848,7 +848,7 @@ class Judge:
 
     def _feed_command(self, run: CommandRun, message: CommandPid | object) -> bool:
         """Feed one message; True when it was a P whose process is already gone."""
-        run.machine.handle(message)  # type: ignore[arg-type]
+        run.machine.handle(message)
         if isinstance(message, CommandPid):
             run.command_exit_fd = processes.process_handle(message.pid)
             return run.command_exit_fd is None

@@ -23,11 +23,9 @@ a slave only logs a refusal (SPAWN-4) and this machine is not used.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import attrs
-from transitions import Machine
 
 from zeus_fsm.protocol import command_wire
 from zeus_fsm.protocol.errors import (
@@ -46,6 +44,7 @@ from zeus_fsm.protocol.events import (
     FdKind,
     RunnerPassed,
 )
+from zeus_fsm.protocol.flat import Moved, TableMachine
 from zeus_fsm.protocol.messages import CommandPid, ExitStatus, RunnerHeader, SpawnCommand
 from zeus_fsm.protocol.tables import RejectionSpec, StateSpec, TransitionSpec, TriggerSpec
 
@@ -149,13 +148,6 @@ _EVENT_TRIGGERS: Final[dict[type[Any], str]] = {
     ChannelClosed: "hangup",
     Deadline: "timeout",
 }
-_SENDERS: Final[dict[str, Role]] = {t.name: t.sender for t in COMMAND_TRIGGERS}
-_ALLOWED: Final[dict[tuple[str, str], TransitionSpec]] = {
-    (t.source, t.trigger): t for t in COMMAND_TRANSITIONS
-}
-_REJECTED: Final[dict[tuple[str, str], RejectionSpec]] = {
-    (r.source, r.trigger): r for r in COMMAND_REJECTIONS
-}
 _ERROR_CLASSES: Final[dict[str, type[ProtocolError]]] = {
     "timeout": StepTimeout,
     "hangup": ChannelClosedError,
@@ -170,10 +162,7 @@ def rejection_for(state: str, trigger: str) -> RejectionSpec | None:
     """The row refusing `trigger` in `state`: the exact row, then the state's `*` row
     (broken), then the trigger's `*` row; None where a transition allows it, or for a
     `timeout` while nothing is awaited."""
-    if (state, trigger) in _ALLOWED:
-        return None
-    return (_REJECTED.get((state, trigger)) or _REJECTED.get((state, "*"))
-            or _REJECTED.get(("*", trigger)))
+    return Command.rejection_in(state, trigger)
 
 
 # --------------------------------------------------------------------------
@@ -222,21 +211,25 @@ class CommandExpectation:
     slave_pid: int | None = None
 
 
-#: on_transition(before, trigger, after, row)
-CommandCallback = Callable[[str, str, str, TransitionSpec], None]
-
-
-class Command:
-    """One command's exchange, as either side sees it.
+class Command(TableMachine):
+    """One command's exchange, as either side sees it (protocol/flat.py runs the tables).
 
     Feed events with `handle()`; read `state`, `pid` and `status`. A broken rule
     raises a ProtocolError and leaves the machine `broken`.
     """
 
+    STATES: ClassVar = COMMAND_STATES
+    TRANSITIONS: ClassVar = COMMAND_TRANSITIONS
+    REJECTIONS: ClassVar = COMMAND_REJECTIONS
+    TRIGGERS: ClassVar = COMMAND_TRIGGERS
+    ERROR_CLASSES: ClassVar = _ERROR_CLASSES
+    STATE_PREFIX: ClassVar = "command"
+    INITIAL: ClassVar = "idle"
+    NO_ROW: ClassVar = _UNEXPECTED_TIMEOUT
+
     def __init__(self, expect: CommandExpectation | None = None,
-                 on_transition: CommandCallback | None = None) -> None:
+                 on_transition: Moved | None = None) -> None:
         self.expect = expect or CommandExpectation()
-        self.error: ProtocolError | None = None
         #: SO_PEERCRED of the runner socket: the runner process, watched for its end.
         self.runner_pid: int | None = None
         self.header: RunnerHeader | None = None
@@ -244,49 +237,19 @@ class Command:
         self.pid: int | None = None
         #: The command's exit status, once it arrived.
         self.status: int | None = None
-        self._on_transition = on_transition
-        self.state: str = "idle"  # replaced by the machine's model attribute
-        self._machine = Machine(model=self, states=[s.name for s in COMMAND_STATES],
-                                initial="idle", auto_transitions=False, send_event=False)
-        for row in COMMAND_TRANSITIONS:
-            self._machine.add_transition(
-                row.trigger, row.source, None if row.dest == "=" else row.dest,
-                conditions=[getattr(self, "_guard_" + g) for g in row.guards])
-        # `transitions` bound the `pid` and `header` triggers over those None records:
-        # until P arrived, `command.pid` read as a method. The records win their names back.
-        self.header = None
-        self.pid = None
+        super().__init__(on_transition)
 
-    @property
-    def finished(self) -> bool:
-        return self.state in ("exited", "broken")
+    def trigger_of(self, event: CommandEvent) -> str:
+        return command_trigger_of(event)
 
-    def allowed_triggers(self) -> list[str]:
-        return sorted(trigger for (source, trigger) in _ALLOWED if source == self.state)
+    def wire_of(self, event: CommandEvent) -> bytes | None:
+        if isinstance(event, RunnerHeader | CommandPid | ExitStatus):
+            return command_wire.encode(event)
+        if isinstance(event, SpawnCommand):
+            return b"C:" + event.identifier.encode("utf-8") + b"\0"
+        return None
 
-    def handle(self, event: CommandEvent) -> None:
-        """Apply one event, or raise the ProtocolError it is (and become broken)."""
-        trigger = command_trigger_of(event)
-        row = _ALLOWED.get((self.state, trigger))
-        if row is None:
-            rejection = rejection_for(self.state, trigger)
-            if rejection is None:
-                raise ValueError(_UNEXPECTED_TIMEOUT)
-            raise self._fail(self._rejection_error(rejection, trigger, event))
-        before = self.state
-        try:
-            self.trigger(trigger, event)  # type: ignore[attr-defined]  # added by transitions
-        except ProtocolError as error:
-            raise self._fail(error) from None
-        self._record(event)
-        if self._on_transition is not None:
-            self._on_transition(before, trigger, self.state, row)
-
-    def handle_all(self, events: Iterable[CommandEvent]) -> None:
-        for event in events:
-            self.handle(event)
-
-    def _record(self, event: CommandEvent) -> None:
+    def record(self, event: CommandEvent) -> None:
         if isinstance(event, RunnerPassed):
             self.runner_pid = event.peer_pid
         elif isinstance(event, RunnerHeader):
@@ -295,27 +258,6 @@ class Command:
             self.pid = event.pid
         elif isinstance(event, ExitStatus):
             self.status = event.code
-
-    def _rejection_error(self, rejection: RejectionSpec, trigger: str,
-                         event: CommandEvent) -> ProtocolError:
-        cls = _ERROR_CLASSES.get(trigger, UnexpectedEvent)
-        data = None
-        if isinstance(event, RunnerHeader | CommandPid | ExitStatus):
-            data = command_wire.encode(event)
-        elif isinstance(event, SpawnCommand):
-            data = b"C:" + event.identifier.encode("utf-8") + b"\0"
-        reason = rejection.reason
-        if isinstance(event, Deadline):
-            reason += f" within {event.seconds:g} s"
-        return cls(reason, culprit=_SENDERS[trigger], requirement=rejection.requirement,
-                   state=f"command {self.state}", data=data)
-
-    def _fail(self, error: ProtocolError) -> ProtocolError:
-        error.with_state(f"command {self.state}")
-        if self.error is None:
-            self.error = error
-        self._machine.set_state("broken", model=self)
-        return error
 
     # ---- guards: each returns True or raises the ProtocolError it found ------
 

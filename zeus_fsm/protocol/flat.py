@@ -39,6 +39,18 @@ class TableMachine:
     #: How the state is named in errors ("client request", "command asked").
     STATE_PREFIX: ClassVar[str] = ""
     INITIAL: ClassVar[str]
+    #: What a trigger with no row at all means (a caller's error, said plainly).
+    NO_ROW: ClassVar[str] = "no table row for this trigger in this state"
+    # The tables indexed once per class, for the lookups every event makes.
+    _ALLOWED: ClassVar[dict[tuple[str, str], TransitionSpec]]
+    _REFUSED: ClassVar[dict[tuple[str, str], RejectionSpec]]
+    _SENDERS: ClassVar[dict[str, Role]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._ALLOWED = {(t.source, t.trigger): t for t in cls.TRANSITIONS}
+        cls._REFUSED = {(r.source, r.trigger): r for r in cls.REJECTIONS}
+        cls._SENDERS = {t.name: t.sender for t in cls.TRIGGERS}
 
     def __init__(self, on_transition: Moved | None = None) -> None:
         self.error: ProtocolError | None = None
@@ -80,28 +92,30 @@ class TableMachine:
         return f"{self.STATE_PREFIX} {self.state}".strip()
 
     def allowed_triggers(self) -> list[str]:
-        return sorted({t.trigger for t in self.TRANSITIONS if t.source == self.state})
+        return sorted(trigger for (source, trigger) in self._ALLOWED if source == self.state)
 
     def rejection(self, trigger: str) -> RejectionSpec | None:
         """The row refusing `trigger` now: the exact row, then the state's `*` row, then
         the trigger's `*` row; None where a transition allows it."""
-        if any(t.source == self.state and t.trigger == trigger for t in self.TRANSITIONS):
+        return self.rejection_in(self.state, trigger)
+
+    @classmethod
+    def rejection_in(cls, state: str, trigger: str) -> RejectionSpec | None:
+        if (state, trigger) in cls._ALLOWED:
             return None
-        rows = {(r.source, r.trigger): r for r in self.REJECTIONS}
-        return (rows.get((self.state, trigger)) or rows.get((self.state, "*"))
-                or rows.get(("*", trigger)))
+        rows = cls._REFUSED
+        return rows.get((state, trigger)) or rows.get((state, "*")) or rows.get(("*", trigger))
 
     # ---- feeding -----------------------------------------------------------------
 
     def handle(self, event: Any) -> None:
         """Apply one event, or raise the ProtocolError it is (and become broken)."""
         trigger = self.trigger_of(event)
-        row = next((t for t in self.TRANSITIONS
-                    if t.source == self.state and t.trigger == trigger), None)
+        row = self._ALLOWED.get((self.state, trigger))
         if row is None:
             rejection = self.rejection(trigger)
             if rejection is None:
-                raise ValueError(f"no table row for {trigger!r} in {self.state!r}")
+                raise ValueError(f"{self.NO_ROW} ({trigger!r} in {self.state!r})")
             raise self._fail(self._refusal(rejection, trigger, event))
         before = self.state
         try:
@@ -118,12 +132,11 @@ class TableMachine:
 
     def _refusal(self, rejection: RejectionSpec, trigger: str, event: Any) -> ProtocolError:
         cls = self.ERROR_CLASSES.get(trigger, UnexpectedEvent)
-        senders = {t.name: t.sender for t in self.TRIGGERS}
         reason = rejection.reason
         seconds = getattr(event, "seconds", None)
         if trigger == "timeout" and seconds is not None:
             reason += f" within {seconds:g} s"
-        return cls(reason, culprit=senders.get(trigger, Role.SLAVE),
+        return cls(reason, culprit=self._SENDERS.get(trigger, Role.SLAVE),
                    requirement=rejection.requirement, state=self.describe_state(),
                    data=self.wire_of(event))
 
