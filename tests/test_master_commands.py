@@ -23,6 +23,7 @@ from zeus_fsm.master.loop import Master
 from zeus_fsm.master.session import SlaveSession
 from zeus_fsm.protocol.errors import MalformedMessage, ProtocolError
 from zeus_fsm.transport.drain import read_to_eof
+from zeus_fsm.transport.processes import process_exists
 
 PLAN = "zeus_fsm.examples.demo:DemoPlan"
 STEP = 2.0  # a broken runner is caught within this (and no longer)
@@ -173,8 +174,8 @@ def test_a_broken_runner_ends_in_a_bounded_named_error(
             assert (good.run.status, good.stdout) == (3, b"ok")
         runner = outcome.run.machine.runner_pid
         if runner is not None:  # a broken runner is killed, never left behind
-            _wait(lambda: not _alive(runner))
-            assert not _alive(runner)
+            _wait(lambda: not process_exists(runner))
+            assert not process_exists(runner)
 
 
 def _descendants(pid: int) -> set[int]:
@@ -191,13 +192,6 @@ def _descendants(pid: int) -> set[int]:
         todo.extend(kids)
     return found
 
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as file:
-            return file.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
-    except OSError:
-        return False
 
 
 def _is_open(fd: int) -> bool:

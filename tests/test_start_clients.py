@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from start_harness import WAIT, Event, Start, leftovers
 
+from zeus_fsm.transport.processes import process_exists
+
 PLAN = textwrap.dedent('''
     import sys, time
     from zeus_fsm.examples.zcheck import main as zcheck_main
@@ -124,9 +126,9 @@ def test_a_killed_client_ends_its_command_and_the_master_goes_on(served: Start) 
     client.wait(WAIT)
     notes(served, "client gone")
     end = time.monotonic() + WAIT
-    while _alive(pid) and time.monotonic() < end:
+    while process_exists(pid) and time.monotonic() < end:
         time.sleep(0.02)
-    assert not _alive(pid), "the command outlived its client"
+    assert not process_exists(pid), "the command outlived its client"
     assert run(served, b"zcheck", b"exit", b"4").returncode == 4
 
 
@@ -221,11 +223,3 @@ def _read_all(fd: int, seconds: float) -> bytes:
             break
         out += chunk
     return out.replace(b"\r\n", b"\n")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as file:
-            return file.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
-    except OSError:
-        return False
