@@ -261,3 +261,105 @@ def test_a_batch_of_many_paths_is_folded() -> None:
         assert data["folded"].endswith(("and 5 more paths in this read",
                                         "and 5 more F datagrams"))
         assert "after R" in data["explain"]
+
+
+# ---- a command (zeus) ---------------------------------------------------------------
+
+
+def test_the_zeus_example_runs_a_command_on_lanes_of_its_runner_and_command() -> None:
+    steps = steps_of(EXAMPLES["zeus"].read_text(encoding="utf-8"))
+    kinds = [s["kind"] for s in steps]
+    start = kinds.index("command")
+    assert kinds[start:start + 6] == ["command", "runner", "run-header", "run-fds",
+                                      "run-pid", "run-exit"]
+    asked, runner, header, fds, pid, status = steps[start:start + 6]
+    # C and the runner's socket move the slave's handshake, and the command's machine
+    assert asked["diagram"] == runner["diagram"] == "handshake"
+    assert "idle \N{RIGHTWARDS ARROW} asked" in asked["commands"]
+    assert "asked \N{RIGHTWARDS ARROW} attached" in runner["commands"]
+    assert runner["route"].startswith("runner \N{RIGHTWARDS ARROW} master, on the slave socket")
+    # the rest is on the runner socket, on the command machine's own diagram
+    for step, state in ((header, "headed"), (fds, "starting"), (pid, "running"),
+                        (status, "exited")):
+        assert step["diagram"] == "command" and step["states"] == [f"cmd-state-{state}"]
+        assert "on the runner socket" in step["route"] and step["explain"]
+    assert [f[:2] for frame in header["frames"] for f in frame] == [
+        ["4637", "client pid"], [":", "sep"], ["2", "argc"], ["\\0", "NUL end"]]
+    assert [fd.split(":")[0] for fd in fds["fds"]] == ["arguments", "stdout (and stdin)",
+                                                       "stderr"]
+    assert [f[:2] for frame in pid["frames"] for f in frame if f[2] == "value"] == [
+        ["4640", "command pid"], ["4605", "slave pid"], ["", "identifier (empty)"]]
+    assert pid["who"] == "hello (pid 4640)" and status["who"] == "runner"
+    assert [f[0] for frame in status["frames"] for f in frame] == ["2", "\\0"]
+    # the runner is forked by the slave (the C row draws the fork), the command by the runner
+    assert (header["lane"], fds["lane"], status["lane"], pid["lane"]) == ("s1r1",) * 3 + ("s1r1c",)
+    page = EXAMPLES["zeus"].read_text(encoding="utf-8")
+    row = re.search(rf'<g class="row kind-command" id="row-{asked["number"]}".*?</g>', page,
+                    re.DOTALL)
+    assert row and 'class="fork"' in row.group(0)
+    assert 'id="machine-command"' in page
+    assert 'id="machine-command"' not in EXAMPLES["spec"].read_text(encoding="utf-8")
+
+
+def _command_run(order: tuple[str, ...]) -> list[Any]:
+    """A command's moves as the master reports them, its end and status in `order`."""
+    from zeus_fsm.master.observe import (
+        Channel,
+        CommandMoved,
+        Direction,
+        ObservedEvent,
+        SessionRef,
+        WireEvent,
+    )
+    from zeus_fsm.protocol.command import COMMAND_TRANSITIONS
+
+    ref = SessionRef(1, "boot", 31337, 0)
+    rows = {(row.source, row.trigger): row for row in COMMAND_TRANSITIONS}
+    state, out = "idle", list[ObservedEvent]()
+    triggers = ("command", "runner", "header", "fds", "pid", *order)
+    for trigger in triggers:
+        row = rows[(state, trigger)]
+        after = state if row.dest == "=" else row.dest
+        if trigger == "pid":
+            out.append(WireEvent(0.0, ref, Direction.RECEIVED, Channel.RUNNER,
+                                 b"P:40000:31337:\0"))
+        out.append(CommandMoved(0.0, ref, 1, "hello", state, trigger, after, row))
+        state = after
+    return out
+
+
+def test_deterministic_mode_shows_a_commands_status_whichever_came_first() -> None:
+    from zeus_fsm.master.observe import CommandMoved, WireEvent
+    from zeus_fsm.trace.normalize import normalized
+
+    zeus = get_dialect("zeus")
+    seen = []
+    for order in (("ended", "exit"), ("exit", "ended"), ("exit", "hangup")):
+        out = normalized(_command_run(order), zeus, root=b"/srv")
+        seen.append([(e.trigger, e.before, e.after, e.spec.source) for e in out
+                     if isinstance(e, CommandMoved)])
+        wire = [e.data for e in out if isinstance(e, WireEvent)]
+        assert wire == [b"P:4628:4605:\0"]  # the command's pid, and the slave's, normalized
+    assert seen[0] == seen[1] == seen[2]
+    assert seen[0][-2:] == [("pid", "starting", "running", "starting"),
+                            ("exit", "running", "exited", "running")]
+
+
+def test_deterministic_mode_puts_a_commands_files_in_one_sorted_batch_after_it() -> None:
+    from zeus_fsm.master.observe import CommandMoved, HandshakeFed, SessionRef
+    from zeus_fsm.protocol.messages import SpawnCommand
+    from zeus_fsm.trace.normalize import normalized
+
+    ref = SessionRef(1, "boot", 31337, 0)
+    run = _command_run(("exit",))
+    files = [HandshakeFed(0.0, ref, LoadedFiles((b"/srv/z.py",))),
+             HandshakeFed(0.0, ref, LoadedFiles((b"/srv/a.py", b"/usr/lib/x.py")))]
+    events = [HandshakeFed(0.0, ref, SpawnCommand("hello")), run[0], files[0], *run[1:5],
+              files[1], *run[5:]]
+    out = normalized(events, get_dialect("zeus"), root=b"/srv")
+    kinds = [type(e.event).__name__ if isinstance(e, HandshakeFed) else e.trigger
+             for e in out if isinstance(e, HandshakeFed | CommandMoved)]
+    assert kinds == ["SpawnCommand", "command", "runner", "header", "fds", "pid", "exit",
+                     "LoadedFiles"]
+    batch = [e.event for e in out if isinstance(e, HandshakeFed)][-1]
+    assert batch == LoadedFiles((b"/app/a.py", b"/app/z.py"))

@@ -138,6 +138,28 @@ def test_what_the_root_says_is_shown_field_by_field_on_its_own_state(
     watch.assert_clean()
 
 
+def test_a_commands_steps_show_the_command_machine_and_back(page: Any, tmp_path: Path) -> None:
+    steps = steps_of(EXAMPLES["zeus"].read_text(encoding="utf-8"))
+    header = next(s["number"] for s in steps if s["kind"] == "run-header")
+    watch = open_page(page, EXAMPLES["zeus"], step=header - 1)  # the runner's socket
+    assert page.is_visible("#machine-handshake svg")
+    assert not page.is_visible("#machine-command svg")
+    page.keyboard.press("ArrowRight")
+    wait_for_step(page, header)
+    assert page.is_visible("#machine-command svg")
+    assert not page.is_visible("#machine-handshake svg")
+    assert ids(page, "#machine-command .current") == ["cmd-state-headed"]
+    assert ids(page, "#machine-command .taken") == ["cmd-edge-attached-header-headed"]
+    assert page.inner_text("#legend-machine") == "the command machine of"
+    assert shown_bytes(page)[:3] == ["4637", ":", "2"]
+    shoot(page, tmp_path, f"zeus-command-header-step{header}")
+    page.keyboard.press("ArrowLeft")
+    wait_for_step(page, header - 1)
+    assert page.is_visible("#machine-handshake svg")
+    assert ids(page, "#machine-command .current") == []
+    watch.assert_clean()
+
+
 def test_a_step_link_opens_that_step_and_the_buttons_step(page: Any) -> None:
     watch = open_page(page, EXAMPLES["zeus"], step=12)
     assert page.inner_text("#counter").startswith("step 12 of ")

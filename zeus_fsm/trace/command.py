@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 @click.option("--run", "runs", multiple=True, metavar="'NAME ARGS'",
               help="zeus: then run this command on the root, as a client would "
                    "(repeatable; split like a shell). Default with the reference slave: "
-                   "'hello a b' (not with --html).")
+                   "'hello a b'.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def trace_command(dialect: str, mermaid_out: Path | None, svg_out: Path | None,
                   html_out: Path | None, deterministic: bool, check: bool,
@@ -66,8 +66,8 @@ def trace_command(dialect: str, mermaid_out: Path | None, svg_out: Path | None,
     wire = get_dialect(dialect)
     argv = list(command) or reference_slave(dialect)
     spawns = children or (DEMO_CHILDREN if not command else ())
-    # The committed pages show the handshake; a command adds its own steps only on request.
-    default_runs = ("hello a b",) if not command and html_out is None else ()
+    # The demo runs one command after the handshakes (zeus; spec has no commands).
+    default_runs = ("hello a b",) if not command else ()
     words = [[os.fsencode(word) for word in shlex.split(text)] for text in runs or default_runs]
     # the demo plan says which files each action loads: wait for them (lazy ones too)
     expected = None if command else EXPECTED_FILES

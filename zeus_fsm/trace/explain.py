@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from zeus_fsm.protocol.events import Deadline
 from zeus_fsm.protocol.messages import ActionResult, LoadedFiles, PidIdentifier, SpawnSlave
+from zeus_fsm.trace import explain_command
 from zeus_fsm.trace.steps import Lane, Step
 
 _PRELOADER = (
@@ -168,5 +169,5 @@ _BY_KIND: dict[str, Callable[[Step, str, bool, bool], str]] = {
     "pipe": _explain_pipe, "ok": _explain_result, "fail": _explain_result,
     "files": _explain_files, "spawn": _explain_spawn, "hangup": _explain_hangup,
     "pipeclose": _explain_pipeclose, "timeout": _explain_timeout, "signal": _explain_signal,
-    "malformed": _explain_malformed,
+    "malformed": _explain_malformed, **explain_command.BY_KIND,
 }

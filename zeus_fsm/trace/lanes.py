@@ -22,6 +22,10 @@ TOP: Final = 4
 GUTTER: Final = 26
 MASTER_WIDTH: Final = 100
 LANE_WIDTH: Final = 100
+#: The width the page gives the lanes: with a runner and a command, lanes get narrower
+#: (down to NARROWEST, then the box scrolls) rather than run out of sight.
+FIT: Final = 520
+NARROWEST: Final = 66
 #: How much of a message a row shows.
 SHORT: Final = 18
 
@@ -44,31 +48,44 @@ def short_label(step: Step) -> str:
         return "pipe EOF"
     if kind == "timeout":
         return "timeout"
+    if kind == "run-fds":
+        return "3 \N{MULTIPLICATION SIGN} \\0 + fd"
+    if kind == "run-ended":
+        return "exits"
     text = escape_bytes(b"".join(field.data for field in step.frames[0])) if step.frames else kind
     return text if len(text) <= SHORT else text[:SHORT - 1] + "\N{HORIZONTAL ELLIPSIS}"
+
+
+def lane_width(lanes: tuple[Lane, ...]) -> float:
+    slaves = max(1, len(lanes) - 1)
+    return max(NARROWEST, min(LANE_WIDTH, (FIT - GUTTER - MASTER_WIDTH) / slaves))
 
 
 def _columns(lanes: tuple[Lane, ...]) -> dict[str, float]:
     xs: dict[str, float] = {}
     x = GUTTER + MASTER_WIDTH / 2
+    each = lane_width(lanes)
     for lane in lanes:
         xs[lane.key] = x
-        x += (MASTER_WIDTH / 2 + LANE_WIDTH / 2) if lane.key == MASTER else LANE_WIDTH
+        x += (MASTER_WIDTH / 2 + each / 2) if lane.key == MASTER else each
     return xs
 
 
 def lanes_svg(story: Story) -> tuple[str, str]:
     """Two SVGs: the lanes' names (a header that stays put), then the rows."""
     xs = _columns(story.lanes)
-    width = int(max(xs.values()) + LANE_WIDTH / 2)
+    each = lane_width(story.lanes)
+    narrow = ' class="narrow"' if each < LANE_WIDTH else ""
+    width = int(max(xs.values()) + each / 2)
     height = TOP + ROW * len(story.steps) + 8
     first = {lane.key: 0 for lane in story.lanes if lane.key == MASTER}
     for step in story.steps:
-        first.setdefault(step.lane, step.number)
-        child = _child_of(step, story) if step.kind == "spawn" else None
+        for key in (step.lane, step.sender, step.receiver):
+            first.setdefault(key, step.number)
+        child = _child_of(step, story)
         if child is not None:
             first.setdefault(child, step.number)  # its lifeline starts at the fork
-    head = [f'<svg xmlns="http://www.w3.org/2000/svg" id="lanes-head-svg" width="{width}" '
+    head = [f'<svg xmlns="http://www.w3.org/2000/svg" id="lanes-head-svg"{narrow} width="{width}" '
             f'height="{HEAD}" viewBox="0 0 {width} {HEAD}" role="img" '
             'aria-label="one lane per process">']
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" id="lanes-svg" width="{width}" '
@@ -102,7 +119,8 @@ def _row(step: Step, xs: dict[str, float], width: int, story: Story) -> list[str
            f'<rect x="0" y="{y}" width="{width}" height="{ROW}" class="row-bg"/>',
            f'<text x="4" y="{mid + 4:g}" class="row-number">{step.number}</text>']
     x1, x2 = xs[step.sender], xs[step.receiver]
-    dashed = " dashed" if step.kind in ("start", "signal", "hangup", "pipeclose") else ""
+    dashed = " dashed" if step.kind in ("start", "signal", "hangup", "pipeclose",
+                                          "run-ended", "run-hangup", "run-timeout") else ""
     tip = 5 if x2 > x1 else -5
     out.append(f'<line x1="{x1:g}" y1="{mid:g}" x2="{x2 - tip:g}" y2="{mid:g}" '
                f'class="arrow{dashed}"/>')
@@ -110,21 +128,25 @@ def _row(step: Step, xs: dict[str, float], width: int, story: Story) -> list[str
     label_x = (x1 + x2) / 2
     out.append(f'<text x="{label_x:g}" y="{mid - 3:g}" class="row-label">'
                f'{html_text(short_label(step))}</text>')
-    if step.kind == "spawn":
-        child = _child_of(step, story)
-        if child is not None:
-            cx = xs[child]
-            out.append(f'<line x1="{x2:g}" y1="{mid:g}" x2="{cx - 5:g}" y2="{mid:g}" '
-                       'class="fork"/>')
-            out.append(f'<path d="M{cx:g},{mid:g} l-7,-4 l0,8 z" class="fork-head"/>')
-            out.append(f'<text x="{(x2 + cx) / 2:g}" y="{mid - 3:g}" class="fork-label">'
-                       'fork</text>')
+    child = _child_of(step, story)
+    if child is not None:
+        cx = xs[child]
+        out.append(f'<line x1="{x2:g}" y1="{mid:g}" x2="{cx - 5:g}" y2="{mid:g}" '
+                   'class="fork"/>')
+        out.append(f'<path d="M{cx:g},{mid:g} l-7,-4 l0,8 z" class="fork-head"/>')
+        out.append(f'<text x="{(x2 + cx) / 2:g}" y="{mid - 3:g}" class="fork-label">'
+                   'fork</text>')
     out.append("</g>")
     return out
 
 
 def _child_of(step: Step, story: Story) -> str | None:
-    """The lane whose first step comes right after this S (its forked child)."""
+    """The lane this step forks: a runner on C; on S, the lane whose first step comes
+    right after it (its forked child)."""
+    if step.forks is not None:
+        return step.forks
+    if step.kind != "spawn":
+        return None
     seen = {s.lane for s in story.steps[:step.number]}
     for later in story.steps[step.number:]:
         if later.lane not in seen and later.lane != MASTER:

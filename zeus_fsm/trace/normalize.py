@@ -19,6 +19,13 @@ What a run cannot repeat is normalized here, and nothing else:
   reference slave sends the files first (CRASH-1); the example shows that order.
   Likewise its socket and pipe reach end of file in either order: the example
   shows the pipe's first, as the master feeds them when it sees both at once.
+- zeus, a command: the command's end (its pid gone) and its exit status race, and
+  the runner's socket may close before or after the master stops listening: the
+  example shows neither the end nor the close, only the status (a path the table
+  allows), with each move's states recomputed from today's command tables. The
+  files the slave reports while a command runs (the runner's own imports, from
+  two processes on one pipe) are one batch, sorted, right after the command.
+  The client's and the command's pids become example pids too.
 
 After reordering, every slave's events are fed again to a fresh Handshake
 built from today's tables, so the states and rows shown are the machine's own
@@ -38,6 +45,8 @@ import attrs
 
 import zeus_fsm
 from zeus_fsm.master.observe import (
+    Channel,
+    CommandMoved,
     ErrorRecorded,
     HandshakeFed,
     HandshakeMoved,
@@ -46,12 +55,21 @@ from zeus_fsm.master.observe import (
     ProcessAction,
     ProcessEvent,
     SessionRef,
+    WireEvent,
 )
+from zeus_fsm.protocol import command_wire
+from zeus_fsm.protocol.command import COMMAND_TRANSITIONS
 from zeus_fsm.protocol.dialects import Dialect
 from zeus_fsm.protocol.errors import ProtocolError
 from zeus_fsm.protocol.events import ChannelClosed, Event, PipeClosed, SocketPassed
 from zeus_fsm.protocol.machine import Handshake
-from zeus_fsm.protocol.messages import ActionResult, LoadedFiles, PidIdentifier
+from zeus_fsm.protocol.messages import (
+    ActionResult,
+    CommandPid,
+    LoadedFiles,
+    PidIdentifier,
+    SpawnCommand,
+)
 from zeus_fsm.protocol.tables import TransitionSpec
 
 #: The example pids (protocol-notes.md's observed run), then every third pid after.
@@ -100,6 +118,27 @@ class _Rewriter:
     def pid(self, pid: int | None) -> int | None:
         return self.pids.get(pid, pid) if pid else pid
 
+    def other_pid(self, pid: int) -> int:
+        """A pid no slave has (a client's, a command's): the next example pid."""
+        if pid not in self.pids:
+            self.pids[pid] = FIRST_CHILD_PID + 3 * (len(self.pids) - 1)
+        return self.pids[pid]
+
+    def runner_bytes(self, data: bytes) -> bytes:
+        """A runner-socket frame with its pids normalized (other bytes as they are)."""
+        try:
+            header = command_wire.decode_header(data)
+            return command_wire.encode(attrs.evolve(
+                header, client_pid=self.other_pid(header.client_pid)))
+        except ProtocolError:
+            pass
+        try:
+            pid = command_wire.decode_command_pid(data[:-1])
+        except ProtocolError:
+            return data
+        return command_wire.encode(CommandPid(self.other_pid(pid.pid),
+                                              self.pid(pid.slave_pid) or pid.slave_pid))
+
     def ref(self, ref: SessionRef | None) -> SessionRef | None:
         if ref is None:
             return None
@@ -142,10 +181,13 @@ class _Rewriter:
             return ProcessEvent(0.0, ref, event.action, self.pid(event.pid) or 0, detail)
         if isinstance(event, ErrorRecorded):
             return ErrorRecorded(0.0, ref, event.error)
-        if isinstance(event, LifecycleMoved):
+        if isinstance(event, LifecycleMoved | CommandMoved):
             assert ref is not None
             return attrs.evolve(event, at=0.0, session=ref)
-        return None  # wire reads: the steps show each message's bytes from the codec
+        if isinstance(event, WireEvent) and event.channel is Channel.RUNNER:
+            return attrs.evolve(event, at=0.0, session=ref,
+                                data=self.runner_bytes(event.data))
+        return None  # other wire reads: the steps show each message's bytes from the codec
 
 
 def _units(events: Sequence[ObservedEvent], rewrite: _Rewriter) -> list[_Unit]:
@@ -248,10 +290,62 @@ def _replayed(units: list[_Unit], dialect: Dialect) -> list[ObservedEvent]:
     return out
 
 
+def _racing(unit: _Unit) -> bool:
+    return isinstance(unit.head, CommandMoved) and unit.head.trigger in ("ended", "hangup")
+
+
+def _command_moves(units: list[_Unit]) -> list[_Unit]:
+    """Without the racing moves, each command's states again from the tables."""
+    out = [unit for unit in units if not _racing(unit)]
+    states: dict[int, str] = {}
+    for index, unit in enumerate(out):
+        move = unit.head
+        if not isinstance(move, CommandMoved):
+            continue
+        before = states.get(move.run_id, move.before)
+        row = next((row for row in COMMAND_TRANSITIONS
+                    if row.source == before and row.trigger == move.trigger), None)
+        if row is None:  # a refusal: the run's own ErrorRecorded says so
+            continue
+        after = before if row.dest == "=" else row.dest
+        states[move.run_id] = after
+        out[index] = _Unit(attrs.evolve(move, before=before, after=after, spec=row),
+                           unit.moves)
+    return out
+
+
+def _files_after_commands(units: list[_Unit]) -> list[_Unit]:
+    """A slave's files reported from its C to just after its command's last move: one
+    sorted batch right after that move."""
+    out = list(units)
+    for asked in [u for u in units if isinstance(u.fed, SpawnCommand)]:
+        mine = [i for i in range(out.index(asked) + 1, len(out))
+                if out[i].session == asked.session]
+        moves = [i for i in mine if isinstance(out[i].head, CommandMoved)]
+        if not moves:
+            continue
+        ends = [i for i in mine if i > moves[-1] and not isinstance(out[i].fed, LoadedFiles)]
+        during = [out[i] for i in mine if isinstance(out[i].fed, LoadedFiles)
+                  and i < (ends[0] if ends else len(out))]
+        if not during:
+            continue
+        paths = sorted({path for unit in during
+                        if isinstance(unit.fed, LoadedFiles) for path in unit.fed.paths})
+        head = during[0].head
+        assert isinstance(head, HandshakeFed)
+        batch = _Unit(attrs.evolve(head, event=LoadedFiles(tuple(paths))),
+                      [move for unit in during for move in unit.moves])
+        last = out[moves[-1]]
+        out = [unit for unit in out if all(unit is not d for d in during)]
+        out.insert(next(i for i, unit in enumerate(out) if unit is last) + 1, batch)
+    return out
+
+
 def normalized(events: Sequence[ObservedEvent], dialect: Dialect,
                root: bytes | None = None) -> list[ObservedEvent]:
     """The run's events as the deterministic example shows them (see the module doc)."""
     rewrite = _Rewriter(dialect, root if root is not None else project_root())
     rewrite.learn(events)
     units = _merged(_pipe_closes_first(_files_first(_units(events, rewrite))))
+    units = _files_after_commands(_command_moves(units))
     return _replayed(units, dialect)

@@ -20,6 +20,7 @@ from string import Template
 from typing import Any, Final
 
 from zeus_fsm.master.observe import ObservedEvent
+from zeus_fsm.protocol.command import COMMAND_STATES
 from zeus_fsm.protocol.dialects import Dialect
 from zeus_fsm.protocol.escapes import escape_bytes
 from zeus_fsm.protocol.machine import states_for
@@ -29,8 +30,17 @@ from zeus_fsm.trace.explain import explain
 from zeus_fsm.trace.lanes import lanes_svg, short_label
 from zeus_fsm.trace.narrator import show_state
 from zeus_fsm.trace.normalize import normalized
-from zeus_fsm.trace.steps import MASTER, Lane, Step, Story, story_of
+from zeus_fsm.trace.steps import (
+    COMMAND,
+    MASTER,
+    Lane,
+    Step,
+    Story,
+    story_of,
+)
+from zeus_fsm.views import command_machine
 from zeus_fsm.views.build import render_svg
+from zeus_fsm.views.command_machine import command_state_id
 from zeus_fsm.views.state import short_name, state_element_id, to_dot
 from zeus_fsm.views.wire import Frame
 
@@ -41,6 +51,7 @@ SHOWN_FIELD: Final = 700
 _SVG_START: Final = re.compile(r"^.*?(?=<svg)", re.DOTALL)
 _SVG_SIZE: Final = re.compile(r'<svg width="[^"]*" height="[^"]*"')
 
+_COMMAND_DOCS: Final = {state.name: state.doc for state in COMMAND_STATES}
 _SUMMARY: Final = {
     "start": "the master starts the root slave",
     "socket": "{who} sends its own socket",
@@ -56,6 +67,14 @@ _SUMMARY: Final = {
     "timeout": "nothing came from {who} in time",
     "signal": "the master stops {who}",
     "malformed": "bytes from {who} that do not decode",
+    "runner": "{who}'s runner answers C with its socket",
+    "run-header": "the master sends {who} the header",
+    "run-fds": "the master sends {who} the client's three fds",
+    "run-pid": "the command {who} says who it is (P)",
+    "run-ended": "the command {who} ends",
+    "run-exit": "{who} sends the exit status",
+    "run-hangup": "{who}'s socket closes",
+    "run-timeout": "nothing came from {who} in time",
 }
 
 
@@ -66,8 +85,17 @@ def _asset(name: str) -> str:
 
 def diagram_svg(dialect: str, dot: str) -> str:
     """The handshake's state diagram, inline: no XML prolog, sized by the page."""
-    svg = render_svg(to_dot(dialect), dot).decode("utf-8")
-    return _SVG_SIZE.sub("<svg", _SVG_START.sub("", svg), count=1).strip()
+    return _inline(render_svg(to_dot(dialect), dot))
+
+
+def command_diagram_svg(dot: str) -> str:
+    """The command machine's diagram (zeus), shown for the steps on a runner socket."""
+    svg = _inline(render_svg(command_machine.to_dot(), dot))
+    return f'<div class="machine" id="machine-command" hidden>\n{svg}\n</div>'
+
+
+def _inline(svg: bytes) -> str:
+    return _SVG_SIZE.sub("<svg", _SVG_START.sub("", svg.decode("utf-8")), count=1).strip()
 
 
 def _field(data: bytes, name: str, role: str) -> list[str]:
@@ -142,6 +170,12 @@ def _title(step: Step, who: str) -> str:
 def _change(step: Step, who: str, docs: dict[str, str]) -> str:
     if step.lane == MASTER:
         return ""
+    if step.machine == COMMAND:
+        before, after = step.before[0], step.after[0]
+        meaning = _COMMAND_DOCS.get(after, "")
+        if after == before:
+            return f"the command machine stays in {after} ({meaning})"
+        return f"the command machine: {before} \N{RIGHTWARDS ARROW} {after} ({meaning})"
     before, after = ", ".join(step.before), ", ".join(step.after)
     meaning = "; ".join(f"{short_name(leaf)}: {docs[leaf]}" for leaf in step.after
                         if leaf in docs)
@@ -160,7 +194,9 @@ def step_data(story: Story, dialect: Dialect) -> list[dict[str, Any]]:
         who = lanes[step.lane].label
         frames, folded = _frames(step)
         states = [state_element_id(leaf) for leaf in step.after]
-        if any(leaf.startswith("up_") for leaf in step.after):
+        if step.machine == COMMAND:
+            states = [command_state_id(leaf) for leaf in step.after]
+        elif any(leaf.startswith("up_") for leaf in step.after):
             states.append(state_element_id("up"))  # the parallel state around both regions
         out.append({
             "number": step.number, "lane": step.lane, "who": who, "kind": step.kind,
@@ -169,6 +205,7 @@ def step_data(story: Story, dialect: Dialect) -> list[dict[str, Any]]:
             "fds": step.fds, "rules": _rules(step), "change": _change(step, who, docs),
             "lifecycle": ("the master's view of this process: " + "; ".join(step.lifecycle))
             if step.lifecycle else "",
+            "commands": "; ".join(step.commands), "diagram": step.machine,
             "explain": explain(step, lanes, dialect.name, step.kind not in seen),
             "states": states, "edges": list(dict.fromkeys(step.edges)),
             "rejected": step.rejected,
@@ -205,6 +242,8 @@ def render_page(events: Sequence[ObservedEvent], dialect: Dialect, dot: str, *,
         "css": _asset("page.css").rstrip(),
         "js": _asset("page.js").rstrip(),
         "svg": diagram_svg(dialect.name, dot),
+        "command_svg": command_diagram_svg(dot)
+        if any(step.machine == COMMAND for step in story.steps) else "",
         "lanes_head": lanes[0].rstrip(),
         "lanes": lanes[1].rstrip(),
         "data": _json_for_script({"dialect": dialect.name, "steps": steps}),

@@ -2,7 +2,9 @@
 
 One step is one thing the master's handshake of a slave was fed (a message,
 an fd that arrived, a channel that closed), one process action of the master
-(it starts the root, it stops a slave), or the violation that ended the run.
+(it starts the root, it stops a slave), one move of a command's machine on its
+runner socket (zeus: the header, the fds, the command's P, its exit status),
+or the violation that ended the run.
 Each step says which process lane it concerns, who sent what on which
 channel, the bytes as named fields (views/wire.py), the states of that
 slave's handshake before and after, the table rows it took and the
@@ -18,6 +20,8 @@ import attrs
 
 from zeus_fsm.master.observe import (
     Channel,
+    CommandMoved,
+    Direction,
     ErrorRecorded,
     HandshakeFed,
     HandshakeMoved,
@@ -26,9 +30,11 @@ from zeus_fsm.master.observe import (
     ProcessAction,
     ProcessEvent,
     SessionRef,
+    WireEvent,
 )
+from zeus_fsm.protocol import command_wire
 from zeus_fsm.protocol.dialects import Dialect
-from zeus_fsm.protocol.errors import MalformedMessage
+from zeus_fsm.protocol.errors import MalformedMessage, ProtocolError
 from zeus_fsm.protocol.events import (
     ChannelClosed,
     Deadline,
@@ -40,11 +46,19 @@ from zeus_fsm.protocol.events import (
 )
 from zeus_fsm.protocol.machine import TRIGGERS, trigger_of
 from zeus_fsm.trace.views import fed_channel, rows_fired
+from zeus_fsm.views.command_machine import command_edge_id
 from zeus_fsm.views.state import BROKEN, edge_element_id, rejection_element_id
-from zeus_fsm.views.wire import VALUE, Field, Frame, fd_payload, frames
+from zeus_fsm.views.wire import VALUE, Field, Frame, command_frame, fd_payload, frames
 
 MASTER: Final = "master"
 _MASTER_TRIGGERS: Final = frozenset(t.name for t in TRIGGERS if t.sender.value == "master")
+#: The machine a step moves: the slave's handshake, or one command's (protocol/command.py).
+HANDSHAKE: Final = "handshake"
+COMMAND: Final = "command"
+#: A command step's kind is its trigger with this prefix (the handshake has a `pid` too).
+RUN: Final = "run-"
+#: The fds the master sends a runner, in order (CMD-3).
+RUNNER_FDS: Final = ("arguments", "stdout (and stdin)", "stderr")
 
 
 @attrs.frozen
@@ -77,6 +91,9 @@ class Step:
     at_ms: float | None = None
     event: Event | None = None
     detail: str = ""  # a process action's detail: the command line, the signal
+    machine: str = HANDSHAKE  # whose states before/after/edges are
+    commands: list[str] = attrs.Factory(list)  # a command's moves this handshake step caused
+    forks: str | None = None  # the lane a process forked in this step (the runner, on C)
 
 
 @attrs.frozen
@@ -117,6 +134,10 @@ class _Builder:
         self.steps: list[Step] = []
         self.pending_lifecycle: dict[str, list[str]] = {}
         self.stopped = False
+        # commands (zeus): one at a time per slave (CMD-1), so keyed by the slave's lane
+        self.runners: dict[str, str] = {}  # slave lane -> its current runner's lane
+        self.sending: dict[str, Step] = {}  # slave lane -> the step whose bytes follow
+        self.received: dict[str, list[bytes]] = {}  # slave lane -> runner reads not shown
 
     def lane(self, ref: SessionRef) -> str:
         key = self.keys.get(ref.session_id)
@@ -162,6 +183,10 @@ class _Builder:
             self.process(event)
         elif isinstance(event, ErrorRecorded):
             self.error(event)
+        elif isinstance(event, CommandMoved):
+            self.command_moved(event)
+        elif isinstance(event, WireEvent) and event.channel is Channel.RUNNER:
+            self.runner_wire(event)
 
     def fed(self, event: HandshakeFed) -> None:
         key = self.lane(event.session)
@@ -171,6 +196,8 @@ class _Builder:
         else:
             sender, receiver = key, MASTER
             channel = fed_channel(event, self.dialect.files_on_pipe).value
+        if isinstance(event.event, RunnerPassed):  # the runner, just forked, sends it
+            sender = self.new_runner(key)
         step = self.step(key, sender, receiver, channel, trigger, event.at)
         step.event = event.event
         step.frames, step.fds = self.bytes_of(event.event)
@@ -208,6 +235,80 @@ class _Builder:
             step.detail = event.detail
             step.frames = [(Field("signal", (event.detail or "signal").encode(), VALUE),)]
 
+    def new_runner(self, slave: str) -> str:
+        """A lane for the runner the slave forked on C; the C step draws the fork."""
+        key = f"{slave}r{sum(1 for k in self.lanes if k.startswith(slave + 'r')) + 1}"
+        self.lanes[key] = Lane(key, "runner", slave)
+        self.runners[slave] = key
+        asked = next((s for s in reversed(self.steps) if s.lane == slave and s.kind == "command"),
+                     None)
+        if asked is not None:
+            asked.forks = key
+        return key
+
+    def command_moved(self, event: CommandMoved) -> None:
+        """A command's machine moved: C and the runner socket are handshake steps already;
+        the rest happens on the runner socket, in steps of their own."""
+        slave = self.lane(event.session)
+        rule = f"{event.before} \N{RIGHTWARDS ARROW} {event.after} ({event.trigger}, " \
+               f"{event.spec.requirement})"
+        if event.trigger in ("command", "runner"):
+            last = next((s for s in reversed(self.steps) if s.lane == slave), None)
+            if last is not None:
+                last.commands.append(f"command {event.name!r}: {rule}")
+            return
+        runner = self.runners.get(slave) or self.new_runner(slave)
+        sender, receiver, channel = runner, MASTER, Channel.RUNNER.value
+        if event.trigger in ("header", "fds"):
+            sender, receiver = MASTER, runner
+        frames: list[Frame] = []
+        if event.trigger in ("pid", "exit"):
+            frames = self.runner_frames(slave)
+        if event.trigger == "pid":
+            sender = self.command_lane(runner, event.name, frames)
+        elif event.trigger == "ended":
+            sender, channel = self.command_lane(runner, event.name, []), ""
+        lane = receiver if sender == MASTER else sender
+        step = self.step(lane, sender, receiver, channel, RUN + event.trigger, event.at)
+        step.machine = COMMAND
+        step.before, step.after = (event.before,), (event.after,)
+        step.edges.append(command_edge_id(event.spec.source, event.trigger,
+                                          event.spec.dest))
+        step.requirements.append(event.spec.requirement)
+        step.frames = frames
+        step.detail = event.name
+        if event.trigger in ("header", "fds"):
+            self.sending[slave] = step
+
+    def command_lane(self, runner: str, name: str, frames: list[Frame]) -> str:
+        """The command's lane (forked by the runner); its pid comes with its P."""
+        key = runner + "c"
+        if key not in self.lanes:
+            pid = next((f.data.decode() for frame in frames for f in frame
+                        if f.name == "command pid"), "")
+            label = f"{name} (pid {pid})" if pid else name
+            self.lanes[key] = Lane(key, label, runner)
+        return key
+
+    def runner_wire(self, event: WireEvent) -> None:
+        """Runner-socket bytes: the master's follow their move, the slave's precede it."""
+        slave = self.lane(event.session) if event.session is not None else MASTER
+        if event.direction is Direction.SENT:
+            step = self.sending.get(slave)
+            if step is None:
+                return
+            if event.fds:  # one fd per message (CMD-3)
+                step.frames.append(fd_payload(event.data))
+                name = RUNNER_FDS[min(len(step.fds), len(RUNNER_FDS) - 1)]
+                step.fds += [f"{name}: {kind.value}" for kind in event.fds]
+            else:
+                step.frames.append(_decoded(event.data))
+        elif event.data:
+            self.received.setdefault(slave, []).append(event.data)
+
+    def runner_frames(self, slave: str) -> list[Frame]:
+        return [_decoded(data) for data in self.received.pop(slave, [])]
+
     def error(self, event: ErrorRecorded) -> None:
         self.stopped = True  # as the narration does: the run ends at its first violation
         error = event.error
@@ -230,6 +331,20 @@ class _Builder:
         step.violation_requirement = error.requirement
         if key != MASTER:
             self.states[key] = step.after
+
+
+def _decoded(data: bytes) -> Frame:
+    """Runner-socket bytes as named fields (the codec's own split), or as raw bytes."""
+    one_frame = data.endswith(b"\0") and data.count(b"\0") == 1
+    attempts = (lambda: command_wire.decode_header(data),
+                lambda: command_wire.decode_command_pid(data[:-1]),
+                lambda: command_wire.decode_exit_status(data[:-1]))
+    for decode in attempts if one_frame else ():
+        try:
+            return command_frame(decode())
+        except ProtocolError:
+            continue
+    return (Field("bytes", data, VALUE),)
 
 
 def story_of(events: Sequence[ObservedEvent], dialect: Dialect, times: bool = True) -> Story:

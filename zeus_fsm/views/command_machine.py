@@ -26,6 +26,16 @@ _FAILED = "#c0392b"
 _BROKEN = "broken"
 
 
+def command_state_id(state: str) -> str:
+    """A state's node in the SVG (the illustrated page highlights it)."""
+    return f"cmd-state-{state}"
+
+
+def command_edge_id(source: str, trigger: str, dest: str) -> str:
+    """A transition's edge in the SVG; a state's internal transitions share its loop."""
+    return f"cmd-loop-{source}" if dest == "=" else f"cmd-edge-{source}-{trigger}-{dest}"
+
+
 def _waits() -> dict[str, list[RejectionSpec]]:
     """The rows that name a state of their own (timeouts and hang-ups), per state."""
     out: dict[str, list[RejectionSpec]] = {}
@@ -68,7 +78,8 @@ def to_dot() -> str:
         extra = ", peripheries=2" if state.terminal else ""
         if state.name == _BROKEN:
             extra += f', fillcolor="#fdecea", color="{_FAILED}"'
-        out.append(f"  {dot_id(state.name)} [label={label}{extra}];")
+        out.append(f"  {dot_id(state.name)} [label={label}{extra}, "
+                   f"id={dot_id(command_state_id(state.name))}];")
     out.append(f"  start -> {dot_id(states[0].name)};")
     loops: dict[str, list[str]] = {}
     for row in command.COMMAND_TRANSITIONS:
@@ -76,9 +87,13 @@ def to_dot() -> str:
         if row.dest == "=":
             loops.setdefault(row.source, []).append(text)
             continue
-        out.append(f"  {dot_id(row.source)} -> {dot_id(row.dest)} [label=<{text}>];")
+        edge_id = dot_id(command_edge_id(row.source, row.trigger, row.dest))
+        out.append(f"  {dot_id(row.source)} -> {dot_id(row.dest)} [label=<{text}>, "
+                   f"id={edge_id}];")
     for source, texts in loops.items():  # one loop per state: stacked loops overlap
-        out.append(f"  {dot_id(source)} -> {dot_id(source)} [label=<{'<br/>'.join(texts)}>];")
+        loop_id = dot_id(command_edge_id(source, "", "="))
+        out.append(f"  {dot_id(source)} -> {dot_id(source)} [label=<{'<br/>'.join(texts)}>, "
+                   f"id={loop_id}];")
     for source, rows in _waits().items():
         label = "<br/>".join(html_text(f"{r.trigger} \N{RIGHTWARDS ARROW} {r.requirement}")
                              for r in rows)

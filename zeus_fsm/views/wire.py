@@ -12,13 +12,17 @@ from typing import Final
 
 import attrs
 
+from zeus_fsm.protocol import command_wire
 from zeus_fsm.protocol.dialects import Dialect
 from zeus_fsm.protocol.messages import (
     LETTERS,
     ActionResult,
+    CommandMessage,
+    CommandPid,
     LoadedFiles,
     Message,
     PidIdentifier,
+    RunnerHeader,
     SpawnCommand,
     SpawnSlave,
 )
@@ -92,3 +96,23 @@ def _checked(dialect: Dialect, message: Message, frame: Frame) -> Frame:
 def fd_payload(payload: bytes) -> Frame:
     """The datagram (or stream message) that carries an fd: its one-byte payload."""
     return (Field("payload: one byte for the fd to ride on", payload, VALUE),)
+
+
+def command_frame(message: CommandMessage) -> Frame:
+    """A runner-socket message (zeus): the header, the command's P or the exit status."""
+    sep, end = Field("sep", b":", SEPARATOR), Field("NUL end", b"\0", TERMINATOR)
+    if isinstance(message, RunnerHeader):
+        body: Frame = (Field("client pid", b"%d" % message.client_pid, VALUE), sep,
+                       Field("argc", b"%d" % message.argc, VALUE), end)
+    elif isinstance(message, CommandPid):
+        body = (Field("P: the command's Pid", b"P", LETTER), sep,
+                Field("command pid", b"%d" % message.pid, VALUE), sep,
+                Field("slave pid", b"%d" % message.slave_pid, VALUE), sep,
+                Field("identifier", b"", VALUE), end)
+    else:
+        body = (Field("exit status", b"%d" % message.code, VALUE), end)
+    wire = command_wire.encode(message)
+    if b"".join(field.data for field in body) != wire:
+        raise ValueError(f"the fields of {message!r} do not add up to the command codec's "
+                         f"bytes {wire!r}: update views/wire.py")
+    return body

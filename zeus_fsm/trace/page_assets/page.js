@@ -75,10 +75,17 @@
     showRules(step);
     byId("change").textContent = step.change;
     byId("lifecycle").textContent = step.lifecycle;
+    byId("command-moves").textContent = step.commands;
     byId("explain").textContent = step.explain;
     byId("legend-who").textContent = step.who;
+    byId("legend-machine").textContent = step.diagram === "command" ?
+      "the command machine of" : "the handshake of";
 
+    // The diagram of the machine this step moves: a slave's handshake or a command's.
     var diagram = byId("diagram");
+    diagram.querySelectorAll(".machine").forEach(function (machine) {
+      machine.hidden = machine.id !== "machine-" + step.diagram;
+    });
     ["current", "taken", "refused", "broken-now"].forEach(function (cls) { unmark(diagram, cls); });
     mark(step.states, "current");
     mark(step.edges, "taken");
@@ -107,11 +114,11 @@
   // scrolled to the current state.
   function zoom() {
     var diagram = byId("diagram");
-    var svg = diagram.querySelector("svg");
+    var svg = diagram.querySelector(".machine:not([hidden]) svg");
     var zoomed = diagram.classList.toggle("zoomed");
     svg.style.width = zoomed ? (svg.viewBox.baseVal.width * 4 / 3) + "px" : "";
     byId("zoom").textContent = zoomed ? "fit to the page" : "zoom 1:1";
-    var here = diagram.querySelector(".node.current");
+    var here = diagram.querySelector(".machine:not([hidden]) .node.current");
     if (zoomed && here) {
       var box = diagram.getBoundingClientRect();
       var place = here.getBoundingClientRect();
