@@ -156,7 +156,7 @@ def test_commands_are_refused_in_the_spec_dialect(client: int) -> None:
     ("runner_dies", "CMD-8", ProtocolError, True),  # the real master hangs for ever
     ("runner_hangs", "CMD-5", ProtocolError, True),
     ("bad_p", "CMD-5", MalformedMessage, True),  # the real master panics and dies
-    ("stray_p", "CMD-5", ProtocolError, True),  # a P naming a process not the runner's
+    ("stray_p", "CMD-5", ProtocolError, True),  # a P naming pid 1: not below the slave
 ])
 def test_a_broken_runner_ends_in_a_bounded_named_error(
         client: int, name: str, requirement: str, error_class: type[ProtocolError],
@@ -176,6 +176,17 @@ def test_a_broken_runner_ends_in_a_bounded_named_error(
         if runner is not None:  # a broken runner is killed, never left behind
             _wait(lambda: not process_exists(runner))
             assert not process_exists(runner)
+
+
+def test_a_command_forked_further_below_the_slave_is_accepted(client: int) -> None:
+    """CMD-5 asks for a process below the slave, not for the runner's child: a runner
+    that forks twice is within the rule (and so within the master's own tree)."""
+    with no_leaks() as roots, Master(fake_command("zeus"), "zeus", step_timeout=STEP) as master:
+        root = master.boot_root()
+        roots.append(root.pid or 0)
+        outcome = command(master, root, client, "grandchild_command")
+        assert outcome.run.error is None, outcome.run.error
+        assert (outcome.run.status, outcome.stdout) == (3, b"ok")
 
 
 def _descendants(pid: int) -> set[int]:

@@ -14,7 +14,8 @@ SIGTERM and never sends R).
 zeus, `C:<name>` to a connected slave picks a broken runner by the command's name:
 runner_never (no runner at all), runner_dies (takes the header and fds, exits without
 P or status), runner_hangs (takes them, then sleeps), bad_p (sends a three-field P),
-stray_p (a P naming another process), ok (a command that writes b"ok" and exits 3).
+stray_p (a P naming another process), ok (a command that writes b"ok" and exits 3),
+grandchild_command (ok, the command forked one level further down).
 """
 
 from __future__ import annotations
@@ -148,8 +149,12 @@ def runner(name: str, local: socket.socket) -> None:
         ours.send(b"P:1:%d:\0" % slave_pid)  # pid 1: not the runner's child
         time.sleep(HANG)
         os._exit(0)
+    # grandchild_command: the runner forks a process that forks the command (CMD-5 asks
+    # only "below the slave"); the middle one waits for it, so the chain stays whole
     command = os.fork()
     if command == 0:
+        if name == "grandchild_command" and os.fork() != 0:
+            os._exit(os.waitstatus_to_exitcode(os.wait()[1]))
         ours.send(b"P:%d:%d:\0" % (os.getpid(), slave_pid))
         os.write(fds[1], b"ok")
         os._exit(3)

@@ -474,15 +474,6 @@ def runner_socket(ctx: CaseContext) -> None:
     _zcheck(ctx, _booted(ctx), b"exit", b"0")
 
 
-def _ancestors(pid: int) -> list[int]:
-    chain: list[int] = []
-    parent = processes.parent_pid_of(pid)
-    while parent is not None and parent > 0 and len(chain) < 64:
-        chain.append(parent)
-        parent = processes.parent_pid_of(parent)
-    return chain
-
-
 def command_pid(ctx: CaseContext) -> None:
     """The P of `zcheck cat` (blocked on its stdin, so alive) names a process below the
     slave; the P of `zcheck ids` is the pid the command itself reports."""
@@ -491,7 +482,7 @@ def command_pid(ctx: CaseContext) -> None:
     run = judge.launch_command(root, ctx.ids.command, [b"cat"], stdin=None)
     judge.command_started(run)  # the machine refuses the slave's or the runner's pid
     assert run.pid is not None and root.pid is not None
-    chain = _ancestors(run.pid)
+    chain = processes.ancestors_of(run.pid)
     expected = (f"the command's P names the process that runs the command, forked below "
                 f"{root.label} (pid {root.pid})")
     if root.pid not in chain:

@@ -50,7 +50,12 @@ from zeus_fsm.transport.fds import (
     send_polled,
     send_with_fds,
 )
-from zeus_fsm.transport.processes import parent_pid_of, process_handle, signal_process
+from zeus_fsm.transport.processes import (
+    ancestors_of,
+    parent_pid_of,
+    process_handle,
+    signal_process,
+)
 
 if TYPE_CHECKING:
     import socket
@@ -175,9 +180,9 @@ class Commands:
             # The slave's handshake (shared with the checker): CMD-2's guards, then connected.
             slave.connection.runner_passed(event.kinds, event.payload, event.peer_pid,
                                            event.peer_uid)
-            runner_exit = self._child_handle(creds.pid if creds else None,
-                                             slave.peer_pid or slave.pid, "CMD-2",
-                                             "the runner socket", "the slave")
+            runner_exit = self._own_handle(creds.pid if creds else None,
+                                           slave.peer_pid or slave.pid, "CMD-2",
+                                           "the runner socket", "the slave", child=True)
         except ProtocolError as error:
             close_quietly(sock if sock is not None else received_fd)
             self._fail(run, error)
@@ -305,10 +310,11 @@ class Commands:
             self._fail(run, error)
             return
         if isinstance(event, CommandPid) and run.command_exit is None:
-            try:  # its pidfd, once it is proven the runner's child: then it may be killed
-                run.command_exit = self._child_handle(event.pid, run.machine.runner_pid,
-                                                      "CMD-5", "the command's P",
-                                                      "the runner")
+            try:  # its pidfd, once it is proven below the slave: then it may be killed
+                slave = run.slave.peer_pid or run.slave.pid
+                run.command_exit = self._own_handle(event.pid, slave, "CMD-5",
+                                                    "the command's P", "the slave",
+                                                    child=False)
             except ProtocolError as error:
                 self._fail(run, error)
                 return
@@ -341,21 +347,26 @@ class Commands:
         self._release(run)
 
     @staticmethod
-    def _child_handle(pid: int | None, parent: int | None, requirement: str, what: str,
-                      parent_name: str) -> int | None:
-        """A pidfd of `pid` if it is `parent`'s child (None if it is gone already);
-        anything else is refused: the master must never signal a process not its own."""
+    def _own_handle(pid: int | None, owner: int | None, requirement: str, what: str,
+                    owner_name: str, child: bool) -> int | None:
+        """A pidfd of `pid` if it is `owner`'s child (`child`) or anywhere below it (a
+        command may be forked by the runner or further down: CMD-5 says "below the
+        slave"); None if it is gone already. Anything else is refused: the master must
+        never signal a process that is not in its own tree."""
         if pid is None:
             return None
         handle = process_handle(pid)
         if handle is None:
             return None  # it ended already: its status (or its absence) will tell
-        actual = parent_pid_of(pid)
-        if parent is not None and actual is not None and actual != parent:
+        chain = ancestors_of(pid, 1 if child else 64)
+        alive = parent_pid_of(pid) is not None  # pid 1 has no parent, yet is there
+        if owner is not None and alive and owner not in chain:
             close_quietly(handle)
-            raise UnexpectedEvent(f"{what} names pid {pid}, whose parent is {actual}, not "
-                                  f"{parent_name} ({parent})", culprit=Role.SLAVE,
-                                  requirement=requirement)
+            whose = f"whose parent is {chain[0] if chain else 0}" if child \
+                else f"whose ancestors are {chain or 'none'}"
+            raise UnexpectedEvent(f"{what} names pid {pid}, {whose}, not "
+                                  f"{'' if child else 'below '}{owner_name} ({owner})",
+                                  culprit=Role.SLAVE, requirement=requirement)
         return handle
 
     def _release(self, run: CommandRun) -> None:

@@ -202,6 +202,17 @@ def parent_pid_of(pid: int) -> int | None:
     return None if fields is None else int(fields[1])
 
 
+def ancestors_of(pid: int, generations: int = 64) -> list[int]:
+    """The OS parents of a process, nearest first, up to pid 1 (empty when it is gone).
+    Bounded: a process can exit and its pid be reused while the chain is read."""
+    chain: list[int] = []
+    parent = parent_pid_of(pid)
+    while parent is not None and parent > 0 and len(chain) < generations:
+        chain.append(parent)
+        parent = parent_pid_of(parent)
+    return chain
+
+
 def wait_group_gone(pgid: int, seconds: float) -> bool:
     """Grandchildren killed with their group die a moment later: wait for it (bounded).
     Nothing signals that, so this looks at /proc every few milliseconds."""
