@@ -357,7 +357,7 @@ class Slave:
             self.reap()
             self.forget_dead_spare()
             if handed is not None and handed in ready:
-                self.forget_handed()
+                self.follow_handed()
             if not self.prepared and self.handed is None and (not ready or handed in ready):
                 self.prepare()
             if notice is not None and notice in ready:  # before the stream: the next C
@@ -502,8 +502,21 @@ class Slave:
             self.spare = None
             self.spares_wanted = False
 
+    def follow_handed(self) -> None:
+        """The spare last handed an S: it took it (a byte), then R went out (EOF). EOF
+        before the byte: it died before it read its S; a child forked now takes it."""
+        assert self.handed is not None
+        news = self.handed.news()
+        if news == spare.PENDING:
+            return
+        lost, pid = self.handed.identifier, self.handed.pid
+        self.forget_handed()
+        if news == spare.LOST and lost is not None:
+            log(f"spare {pid} ended before it took S:{lost}; forking a child for it")
+            self.spawn(lost)
+
     def forget_handed(self) -> None:
-        """The last spare handed an S sent R (or died): its connected pipe is done."""
+        """The last spare handed an S is connected (or gone): its connected pipe is done."""
         if self.handed is not None:
             self.handed.retire()
             self.handed = None

@@ -6,9 +6,10 @@ forked by an idle serving slave, pays them at once (a dry run of a child's steps
 private socketpair: nothing reaches the master and no machine of the tree moves), then
 blocks on a pipe from its parent, the **order** pipe. At S the parent writes the
 identifier down that pipe and closes it; the spare then runs exactly what a child forked
-at S would run, and closes its end of a second pipe, the **connected** pipe, once its R
-went out: the parent's cue to prepare the next spare (it would take the CPU from a
-child still booting).
+at S would run. On a second pipe, the **connected** pipe, it writes one byte once it took
+its order and closes its end once its R went out: the parent's cue to prepare the next
+spare (made earlier, it would take the CPU from the child still booting). EOF with no
+byte: the spare died before it took its S, and the parent forks a child for that S.
 
 Lifetime: the spare holds nothing the master watches (the parent's channels are closed
 in it) and lives in a process group of its own until its order comes (a spare is not a
@@ -50,6 +51,11 @@ _END_POLL = 0.001
 _LENGTH = struct.Struct("!I")
 #: Any str round-trips (an identifier may hold what the wire allowed, lone surrogates too).
 _ENCODING = ("utf-8", "surrogatepass")
+#: On the connected pipe: the spare took its order (it is the child now).
+_TAKEN = b"t"
+
+#: What a handed spare's connected pipe said (see `Spare.news`).
+PENDING, CONNECTED, LOST = "pending", "connected", "lost"
 
 
 def enabled(environ: Mapping[str, str]) -> bool:
@@ -69,6 +75,9 @@ class Spare:
     modules: tuple[str, ...]
     #: Set by the parent's reaping: it exited before its order.
     gone: bool = False
+    #: Once handed over: its S, and whether it said it took it.
+    identifier: str | None = None
+    taken: bool = False
 
     @property
     def fds(self) -> tuple[int | None, ...]:
@@ -87,6 +96,7 @@ class Spare:
         if fd is None or self.gone:  # not yet reaped: its pipe says EPIPE
             transport.close_quietly(fd)
             return False
+        self.identifier = identifier
         data = identifier.encode(*_ENCODING)
         try:
             transport.write_bounded(fd, _LENGTH.pack(len(data)) + data, ORDER_TIMEOUT)
@@ -95,6 +105,18 @@ class Spare:
         finally:
             os.close(fd)
         return True
+
+    def news(self) -> str:
+        """Once handed over and its connected pipe readable: PENDING (nothing more, or
+        only that it took its S), CONNECTED (EOF after it took it: R went out, or it
+        ended as any child may) or LOST (EOF before: it died before it took its S)."""
+        data = transport.read_pipe(self.connected) if self.connected is not None else b""
+        if data is None:
+            return PENDING
+        if data:
+            self.taken = self.taken or _TAKEN in data
+            return PENDING
+        return CONNECTED if self.taken else LOST
 
     def reap(self) -> bool:
         """Reap it if it exited; True once it is gone. Safe from a SIGCHLD handler: it
@@ -153,6 +175,7 @@ def fork(prepare: Callable[[Callable[[], bool]], None]) -> Spare | Order:
         if identifier is None:
             _leave()
         os.setpgid(0, group)  # a slave now: in its parent's group, as a forked child is
+        os.write(connected_write, _TAKEN)  # the last thing that may fail: then S is forked
     except BaseException:  # nothing of a spare may run on into its parent's code
         _leave()
     return Order(identifier, connected_write)
