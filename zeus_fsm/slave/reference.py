@@ -77,6 +77,7 @@ SERVE_TICK = 0.5
 SPARE_DELAY = 0.005
 #: The identifier of a spare's dry run (see `rehearse`); it never reaches the master.
 REHEARSAL = "rehearsal"
+_SIGTERM = {signal.SIGTERM}
 #: CHAN-1: the pipe's fd rides on one NUL byte.
 PIPE_PAYLOAD = b"\0"
 #: CMD-2: so does the runner's socket (protocol.command.RUNNER_PAYLOAD, not imported:
@@ -443,7 +444,7 @@ class Slave:
         child.tracker.keep_baseline()  # the modules this process has now are not the child's
         sys.stdout.flush()  # or the child would write the parent's buffered output again
         sys.stderr.flush()
-        pid = os.fork()
+        pid = self.fork()
         if pid == 0:  # the child never returns into this (its parent's) serve loop
             _run_child(child, self.drop_parents)
         self.children.add(pid)
@@ -457,7 +458,7 @@ class Slave:
         if not self.ends_spares_on_sigterm:
             signal.signal(signal.SIGTERM, self._on_sigterm)
             self.ends_spares_on_sigterm = True
-        made = spare.fork(lambda ordered: self.become_spare(child, ordered))
+        made = spare.fork(self.fork, lambda ordered: self.become_spare(child, ordered))
         if isinstance(made, Spare):
             self.spare = made
             return
@@ -544,11 +545,30 @@ class Slave:
 
     def _on_sigterm(self, signum: int, _frame: FrameType | None) -> None:
         """Installed with the first spare: end the spares, then die of SIGTERM as before.
-        Only in the process that forked them (a child resets it; this guards the rest)."""
-        if self.handshake.expect.pid == os.getpid():
-            self.end_spares()
+        (Only in this process: `fork` gives every fork of it SIGTERM's default.)"""
+        self.end_spares()
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
+
+    def fork(self) -> int:
+        """os.fork, the child born with SIGTERM's default, as every fork was before spares:
+        the handler that ends this process's spares is not a child's (nor a runner's,
+        whose SIGTERM a client may send at any time). SIGTERM is blocked meanwhile, so
+        none can find this process without its handler."""
+        if not self.ends_spares_on_sigterm:
+            return os.fork()
+        signal.pthread_sigmask(signal.SIG_BLOCK, _SIGTERM)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        pid = -1
+        try:
+            pid = os.fork()
+        finally:
+            if pid != 0:  # here (the fork failed, too): a SIGTERM that came meanwhile
+                signal.signal(signal.SIGTERM, self._on_sigterm)  # runs it at the unblock
+            else:
+                self.ends_spares_on_sigterm = False
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGTERM)
+        return pid
 
     def start_command(self, name: str) -> None:
         """CMD-2: fork a runner for C:<name>; this process goes on serving S and C (CMD-10)."""
@@ -561,7 +581,7 @@ class Slave:
         sys.stdout.flush()
         sys.stderr.flush()
         with self.lock:  # the child's copy of the handshake is not caught mid-feed
-            pid = os.fork()
+            pid = self.fork()
         if pid == 0:  # the runner never returns into this serve loop
             try:
                 os.close(notice_read)
@@ -621,7 +641,6 @@ class Slave:
         parent's SIGCHLD handler stays until the child serves (serve sets its own): with
         no children to reap here, it does nothing (resetting it costs the child ~0.1 ms
         of page faults in the signal module's enum wrappers before its first step).
-        The parent's SIGTERM handler (it has spares) is reset: not this process's to run.
         """
         self.children = set()  # the parent's, not ours to reap
         self.spares_ending = set()
@@ -633,9 +652,6 @@ class Slave:
             if one is not None:
                 one.retire()
         self.spare = self.handed = None
-        if self.ends_spares_on_sigterm:  # (a flag: getsignal is ~0.1 ms of page faults here)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            self.ends_spares_on_sigterm = False
 
     def reap(self) -> None:
         """Collect exited children (only ours: the plan may have its own subprocesses), and

@@ -85,7 +85,6 @@ class RunnerSetup:
 def run(setup: RunnerSetup) -> NoReturn:
     """The runner process, from just after the slave's fork to its exit."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # before any waitpid: the slave's handler
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the slave's (it ends its spare) is not ours
     runner = _Runner(setup)
     try:
         code = runner.run()

@@ -143,8 +143,10 @@ class Order:
     connected: int
 
 
-def fork(prepare: Callable[[Callable[[], bool]], None]) -> Spare | Order:
-    """Fork a spare. In the parent: its Spare. In the spare: after `prepare(ordered)`
+def fork(fork_process: Callable[[], int], prepare: Callable[[Callable[[], bool]], None],
+         ) -> Spare | Order:
+    """Fork a spare with `fork_process` (os.fork's contract). In the parent: its Spare. In the
+    spare: after `prepare(ordered)`
     (which closes the parent's channels and pays the page faults; `ordered()` says
     whether the order is there already), it waits for its order and returns it, in its
     parent's process group; it exits if none comes."""
@@ -155,7 +157,7 @@ def fork(prepare: Callable[[Callable[[], bool]], None]) -> Spare | Order:
     connected_read, connected_write = os.pipe()
     sys.stdout.flush()  # or the spare would write the parent's buffered output again
     sys.stderr.flush()
-    pid = os.fork()
+    pid = fork_process()
     if pid:
         os.close(order_read)
         os.close(connected_write)
