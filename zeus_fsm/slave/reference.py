@@ -8,6 +8,10 @@ cannot break a rule of the handshake without raising first::
         -> action -> R -> serve S (each forks a child that starts over at the socketpair)
                          and, zeus, C (each forks a runner: see runner.py)
 
+A slave that has forked a child keeps a spare (spare.py): its next child, forked while
+it is idle and waiting for an S; that S then costs no fork. `ZEUS_FSM_SPARE=0` in the
+slave's environment turns spares off: each S forks then.
+
 Start-up imports only what talking needs: no click, no diagrams, no hypothesis.
 """
 
