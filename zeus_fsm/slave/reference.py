@@ -462,7 +462,12 @@ class Slave:
         if not self.ends_spares_on_sigterm:
             signal.signal(signal.SIGTERM, self._on_sigterm)
             self.ends_spares_on_sigterm = True
-        made = spare.fork(self.fork, lambda ordered: self.become_spare(child, ordered))
+        try:
+            made = spare.fork(self.fork, lambda ordered: self.become_spare(child, ordered))
+        except OSError as error:  # a spare is a saving, not a need: S forks as before
+            log(f"no spare ({error}): the next S forks")
+            self.spares_wanted = False
+            return
         if isinstance(made, Spare):
             self.spare = made
             return

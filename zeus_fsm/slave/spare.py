@@ -157,7 +157,12 @@ def fork(fork_process: Callable[[], int], prepare: Callable[[Callable[[], bool]]
     connected_read, connected_write = os.pipe()
     sys.stdout.flush()  # or the spare would write the parent's buffered output again
     sys.stderr.flush()
-    pid = fork_process()
+    try:
+        pid = fork_process()
+    except BaseException:
+        for fd in (order_read, order_write, connected_read, connected_write):
+            os.close(fd)
+        raise
     if pid:
         os.close(order_read)
         os.close(connected_write)
@@ -178,7 +183,12 @@ def fork(fork_process: Callable[[], int], prepare: Callable[[Callable[[], bool]]
             _leave()
         os.setpgid(0, group)  # a slave now: in its parent's group, as a forked child is
         os.write(connected_write, _TAKEN)  # the last thing that may fail: then S is forked
-    except BaseException:  # nothing of a spare may run on into its parent's code
+    except BaseException as error:  # nothing of a spare may run on into its parent's code
+        if isinstance(error, Exception):  # a bug, or no order to take: say which, once
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.write(f"zeus_fsm.slave spare[{os.getpid()}]: "
+                                 f"{type(error).__name__}: {error}\n")
+                sys.stderr.flush()
         _leave()
     return Order(identifier, connected_write)
 
