@@ -93,7 +93,7 @@ class Spare:
         """Write the order and close the pipe; False when the spare is not there to take
         it (exited, or the pipe broke): then nothing was taken and the caller forks."""
         fd, self.order = self.order, None
-        if fd is None or self.gone:  # not yet reaped: its pipe says EPIPE
+        if fd is None or self.gone:  # (dead but not yet reaped: the write says EPIPE)
             transport.close_quietly(fd)
             return False
         self.identifier = identifier
