@@ -2,7 +2,7 @@
 against the real Zeus Ruby shim, in one run.
 
     .venv/bin/python -m benchmarks.bench_spawn [--children 300] [--roots 10] [--imports 20]
-                                               [--breakdown]
+                                               [--gap SECONDS] [--breakdown]
     ZEUSREF=~/.cache/zeusref .venv/bin/python -m benchmarks.bench_spawn   # adds the Ruby shim
 
 Every slave runs a plan whose actions do nothing (benchmarks/plans/spawn_plan.py, and
@@ -10,7 +10,8 @@ spawn_plan.rb for Ruby), so what is timed is the slave and the master, not an ac
 In one run it measures:
 
 - **child spawn**: `Master.spawn(root, "child_noop")`, from the call (S goes out first)
-  to the child connected (R:OK handled), for the reference slave in both dialects and,
+  to the child connected (R:OK handled), for the reference slave in both dialects (with
+  its spare child, zeus_fsm/slave/spare.py, and with spares off: `ZEUS_FSM_SPARE=0`) and,
   when `ZEUSREF` names a built real Zeus (../shared/zeusref/README.md), the real Ruby
   shim (zeus dialect), driven by the same Master; each child is stopped after it is
   timed;
@@ -24,6 +25,10 @@ In one run it measures:
 The machine is shared and busy, so the subjects are timed in interleaved batches (a load
 spike hits all of them alike) and compared as medians within the run: the ratio to the
 bare baseline is the figure to read, not the milliseconds.
+
+Spawns follow each other at once by default (the next S a few milliseconds after the last
+child connected: a spare may still be in the making); `--gap 0.02` leaves 20 ms between
+them, untimed, as restarts after file changes come.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ from zeus_fsm.master.observe import (
     ObservedEvent,
     WireEvent,
 )
+from zeus_fsm.slave.spare import SPARE_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 PLANS = Path(__file__).resolve().parent / "plans"
@@ -66,13 +72,15 @@ class Subject:
     name: str
     dialect: str
     command: tuple[str, ...]
+    #: Set in the slave's environment on top of this one's.
+    env: tuple[tuple[str, str], ...] = ()
 
 
 def subjects(zeusref: str | None) -> list[Subject]:
-    found = [Subject("zeus_fsm reference slave", dialect,
+    found = [Subject(f"zeus_fsm reference slave, spare {switch}", dialect,
                      (sys.executable, "-m", "zeus_fsm.slave", "--plan", PLAN,
-                      "--dialect", dialect))
-             for dialect in ("spec", "zeus")]
+                      "--dialect", dialect), ((SPARE_ENV, "1" if switch == "on" else "0"),))
+             for dialect in ("spec", "zeus") for switch in ("off", "on")]
     if zeusref:
         lib = Path(zeusref).expanduser() / "src" / "rubygem" / "lib"
         if not (lib / "zeus.rb").is_file():
@@ -89,7 +97,8 @@ def subjects(zeusref: str | None) -> list[Subject]:
 def open_master(stack: ExitStack, subject: Subject,
                 observer: Callable[[ObservedEvent], None] | None = None) -> Master:
     return stack.enter_context(Master(list(subject.command), subject.dialect,
-                                      cwd=str(ROOT), observer=observer))
+                                      cwd=str(ROOT), observer=observer,
+                                      env={**os.environ, **dict(subject.env)}))
 
 
 def boot(master: Master, subject: Subject) -> SlaveSession:
@@ -100,7 +109,8 @@ def boot(master: Master, subject: Subject) -> SlaveSession:
     return root
 
 
-def spawn_once(master: Master, root: SlaveSession, subject: Subject) -> float:
+def spawn_once(master: Master, root: SlaveSession, subject: Subject, gap: float = 0.0) -> float:
+    time.sleep(gap)
     started = time.perf_counter()
     child = master.spawn(root, IDENTIFIER)
     elapsed = time.perf_counter() - started
@@ -122,8 +132,10 @@ def time_boot(subject: Subject) -> float:
 # ---- the bare baseline ----------------------------------------------------------------
 
 
-def bare_spawn(sock_type: int, ours: socket.socket, theirs: socket.socket) -> float:
+def bare_spawn(sock_type: int, ours: socket.socket, theirs: socket.socket,
+               gap: float = 0.0) -> float:
     """fork; the child makes a socketpair, passes one end, writes P and R; the parent reads."""
+    time.sleep(gap)
     started = time.perf_counter()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
@@ -158,9 +170,10 @@ def read_two_messages(channel: socket.socket) -> None:
 # ---- children, interleaved ------------------------------------------------------------
 
 
-def time_children(found: list[Subject], count: int,
-                  batch: int) -> tuple[dict[Subject, list[float]], dict[str, list[float]]]:
-    """`count` child spawns per subject and bare spawns per dialect, in interleaved batches."""
+def time_children(found: list[Subject], count: int, batch: int, gap: float = 0.0,
+                  ) -> tuple[dict[Subject, list[float]], dict[str, list[float]]]:
+    """`count` child spawns per subject and bare spawns per dialect, in interleaved batches,
+    `gap` seconds apart (untimed: S back to back, or as restarts come, far apart)."""
     spawns: dict[Subject, list[float]] = {s: [] for s in found}
     bare: dict[str, list[float]] = {"spec": [], "zeus": []}
     kinds = {"spec": socket.SOCK_DGRAM, "zeus": socket.SOCK_STREAM}
@@ -177,10 +190,10 @@ def time_children(found: list[Subject], count: int,
         while done < count:
             size = min(batch, count - done)
             for subject in found:
-                spawns[subject].extend(spawn_once(masters[subject], roots[subject], subject)
+                spawns[subject].extend(spawn_once(masters[subject], roots[subject], subject, gap)
                                        for _ in range(size))
             for dialect, kind in kinds.items():
-                bare[dialect].extend(bare_spawn(kind, ours, theirs) for _ in range(size))
+                bare[dialect].extend(bare_spawn(kind, ours, theirs, gap) for _ in range(size))
             done += size
     return spawns, bare
 
@@ -308,6 +321,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--children", type=int, default=300, help="spawns per slave")
     parser.add_argument("--batch", type=int, default=20, help="spawns per interleaved batch")
+    parser.add_argument("--gap", type=float, default=0.0,
+                        help="seconds between two spawns, untimed (default: back to back)")
     parser.add_argument("--roots", type=int, default=10, help="root boots per slave")
     parser.add_argument("--imports", type=int, default=20, help="interpreter starts per row")
     parser.add_argument("--breakdown", action="store_true",
@@ -318,14 +333,15 @@ def main(argv: list[str] | None = None) -> None:
           f"load average {os.getloadavg()[0]:.2f} at start")
     if not any(s.name.startswith("real") for s in found):
         print("(ZEUSREF is not set: no Ruby shim row)")
-    spawns, bare = time_children(found, args.children, args.batch)
+    spawns, bare = time_children(found, args.children, args.batch, args.gap)
     boots: dict[Subject, list[float]] = {s: [] for s in found}
     for _ in range(args.roots):
         for subject in found:
             boots[subject].append(time_boot(subject))
     imports = time_imports(args.imports)
     print(f"load average {os.getloadavg()[0]:.2f} at end; "
-          f"medians of {args.children} spawns and {args.roots} boots per slave\n")
+          f"medians of {args.children} spawns ({args.gap * 1000:g} ms apart) and "
+          f"{args.roots} boots per slave\n")
     for line in rows(found, spawns, bare, boots):
         print(line)
     print(f"\nimports (wall time of a fresh interpreter; min and median of {args.imports}):")
@@ -339,8 +355,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.breakdown:
         for subject in (s for s in found if s.name.startswith("zeus_fsm")):
             stages, cpu = breakdown(subject, max(args.children // 4, 20))
-            print(f"\nwhere a reference child's time goes ({subject.dialect}, medians, as the "
-                  "master observes it):")
+            print(f"\nwhere a reference child's time goes ({subject.name}, {subject.dialect}, "
+                  "medians, as the master observes it):")
             for name, values in zip(STAGES, stages, strict=True):
                 print(f"  {ms(statistics.median(values)):>9}  {name}")
             print(f"  {ms(statistics.median(cpu)):>9}  master CPU per spawn() "

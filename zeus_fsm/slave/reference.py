@@ -8,6 +8,10 @@ cannot break a rule of the handshake without raising first::
         -> action -> R -> serve S (each forks a child that starts over at the socketpair)
                          and, zeus, C (each forks a runner: see runner.py)
 
+A slave that has forked a child keeps a spare (spare.py): its next child, forked while
+it is idle and waiting for an S; that S then costs no fork. `ZEUS_FSM_SPARE=0` in the
+slave's environment turns spares off: each S forks then.
+
 Start-up imports only what talking needs: no click, no diagrams, no hypothesis.
 """
 
@@ -49,6 +53,8 @@ from zeus_fsm.protocol.messages import (
     SpawnCommand,
     SpawnSlave,
 )
+from zeus_fsm.slave import spare
+from zeus_fsm.slave.spare import Spare
 from zeus_fsm.slave.tracking import FileTracker
 from zeus_fsm.transport import fds as transport
 from zeus_fsm.transport import processes
@@ -70,8 +76,12 @@ REPORT_TIMEOUT = 1.0
 FLUSH_TIMEOUT = 5.0
 #: The serve loop wakes at least this often (children are also reaped on SIGCHLD).
 SERVE_TICK = 0.5
-#: After a fork, the serve loop makes the next child's Slave once nothing came for this long.
+#: After a fork, the serve loop prepares the next child (its Slave, its spare process) once
+#: nothing came for this long.
 SPARE_DELAY = 0.005
+#: The identifier of a spare's dry run (see `rehearse`); it never reaches the master.
+REHEARSAL = "rehearsal"
+_SIGTERM = {signal.SIGTERM}
 #: CHAN-1: the pipe's fd rides on one NUL byte.
 PIPE_PAYLOAD = b"\0"
 #: CMD-2: so does the runner's socket (protocol.command.RUNNER_PAYLOAD, not imported:
@@ -134,6 +144,8 @@ class World:
     plan_ref: str
     master_watch: int | None
     plan: object | None = None  # set by the root's action
+    #: Fork the next child ahead of its S (spare.py; off with ZEUS_FSM_SPARE=0).
+    spares: bool = True
 
 
 # --------------------------------------------------------------------------
@@ -198,8 +210,20 @@ class Slave:
         #: zeus: the last C's runner and the read end of its notice pipe, until the runner
         #: says its socket went out (the handshake waits for that socket: CMD-1, CMD-2).
         self.runner_notice: tuple[int, int] | None = None
-        #: The next child's Slave, made while idle (see `spawn`).
-        self.spare: Slave | None = None
+        #: The next child's Slave, made while idle (see `next_child`).
+        self.next_slave: Slave | None = None
+        #: The next child's process, forked while idle and waiting for its S (spare.py):
+        #: only once this slave has forked a child (it is asked again: restarts re-send S).
+        self.spare: Spare | None = None
+        self.spares_wanted = False
+        #: The last spare handed an S, until its R went out (the connected pipe's EOF).
+        self.handed: Spare | None = None
+        #: In a child that was a spare: the connected pipe's write end, closed after R.
+        self.connected_notice: int | None = None
+        #: Spares retired, not yet reaped: never children (nothing to report).
+        self.spares_ending: set[Spare] = set()
+        #: `_on_sigterm` is this process's SIGTERM handler (set with the first spare).
+        self.ends_spares_on_sigterm = False
         report = self._report_lines if self.dialect.files_on_pipe else self._report_datagrams
         self.tracker = FileTracker(report)
 
@@ -219,6 +243,7 @@ class Slave:
         if error is not None:
             return self.crash(error)
         self.send(ActionResult())
+        self.say_connected()
         self.tracker.start_reporter()
         return self.serve()
 
@@ -324,17 +349,22 @@ class Slave:
         decoder = self.dialect.channel_decoder(Role.MASTER)
         local = self.channel.fileno()
         watch = self.world.master_watch
-        self.spare = self.next_child()
+        self.next_slave = self.next_child()
         while True:
             notice = None if self.runner_notice is None else self.runner_notice[1]
-            # After a fork the next child's Slave waits for a quiet moment: made at once,
-            # it would take the CPU from the child just forked (2 cores, measured).
+            handed = None if self.handed is None else self.handed.connected
+            # The next child waits for a quiet moment, or for the spare just handed an S
+            # to have sent R: made at once, it would take the CPU from the child just
+            # forked (2 cores, measured).
             ready = transport.wait_readable(
-                [fd for fd in (local, watch, notice) if fd is not None],
-                SERVE_TICK if self.spare is not None else SPARE_DELAY)
-            if not ready and self.spare is None:
-                self.spare = self.next_child()
+                [fd for fd in (local, watch, notice, handed) if fd is not None],
+                SERVE_TICK if self.prepared or handed is not None else SPARE_DELAY)
             self.reap()
+            self.forget_dead_spare()
+            if handed is not None and handed in ready:
+                self.follow_handed()
+            if not self.prepared and self.handed is None and (not ready or handed in ready):
+                self.prepare()
             if notice is not None and notice in ready:  # before the stream: the next C
                 self.settle_runner(0)
             if local in ready:
@@ -388,22 +418,166 @@ class Slave:
         child.tracker.share_baseline(self.tracker)
         return child
 
+    @property
+    def prepared(self) -> bool:
+        """The next child is ready: its Slave, and its spare process when one is wanted."""
+        return self.next_slave is not None and (not self.spares_wanted or self.spare is not None)
+
+    def prepare(self) -> None:
+        if self.next_slave is None:
+            self.next_slave = self.next_child()
+        if self.spares_wanted and self.spare is None:
+            self.fork_spare(self.next_slave)
+
     def spawn(self, identifier: str) -> None:
-        """SPAWN-2: fork one child that boots `identifier`; this process keeps serving."""
-        child, self.spare = self.spare or self.next_child(), None
+        """SPAWN-2: a child that boots `identifier`, the spare if it is there and current,
+        else forked now; this process keeps serving."""
+        self.spares_wanted = self.world.spares
+        ready, self.spare = self.spare, None
+        if ready is not None:
+            if not ready.stale() and ready.hand_over(identifier):
+                self.next_slave = None  # the spare runs its copy
+                self.children.add(ready.pid)
+                self.forget_handed()
+                self.handed = ready
+                return
+            ready.retire()
+            self.spares_ending.add(ready)
+        child, self.next_slave = self.next_slave or self.next_child(), None
         child.identifier = child.handshake.expect.identifier = identifier
         child.tracker.keep_baseline()  # the modules this process has now are not the child's
         sys.stdout.flush()  # or the child would write the parent's buffered output again
         sys.stderr.flush()
-        pid = os.fork()
+        pid = self.fork()
         if pid == 0:  # the child never returns into this (its parent's) serve loop
-            try:
-                code = self.become_child(child)
-            except BaseException:
-                traceback.print_exc()
-                code = EXIT_FAILED
-            _exit(code)
+            _run_child(child, self.drop_parents)
         self.children.add(pid)
+
+    # ---- spares (spare.py) ------------------------------------------------------------
+
+    def fork_spare(self, child: Slave) -> None:
+        """Fork the next child ahead of its S. In the spare, once its order came, run
+        `child` as a child forked at S would; in this process, keep the Spare."""
+        child.tracker.keep_baseline()  # as at a fork: the modules loaded now are not its
+        if not self.ends_spares_on_sigterm:
+            signal.signal(signal.SIGTERM, self._on_sigterm)
+            self.ends_spares_on_sigterm = True
+        try:
+            made = spare.fork(self.fork, lambda ordered: self.become_spare(child, ordered))
+        except OSError as error:  # a spare is a saving, not a need: S forks as before
+            log(f"no spare ({error}): the next S forks")
+            self.spares_wanted = False
+            return
+        if isinstance(made, Spare):
+            self.spare = made
+            return
+        child.identifier = child.handshake.expect.identifier = made.identifier
+        child.connected_notice = made.connected
+        _run_child(child)
+
+    def become_spare(self, child: Slave, ordered: Callable[[], bool]) -> None:
+        """In the spare, before it waits: drop the parent's, pay the page faults."""
+        self.drop_parents()
+        self.rehearse(child, ordered)
+
+    def rehearse(self, child: Slave, ordered: Callable[[], bool]) -> None:
+        """A dry run of a child's steps up to R, over a private socketpair and with a
+        machine of its own: the child's own steps then find most pages they write (the
+        machines' tables, transitions, the transport) already copied. Nothing of it
+        reaches the master; `child` itself is only looked at. It stops early when the
+        order is there: the child's steps would wait for the rest (S came back to back).
+        """
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        dry = Slave(attrs.evolve(self.world, master=theirs), REHEARSAL,
+                    child.handshake.expect.parent_pid)
+        steps: list[Callable[[], None]] = [dry.send_socket, dry.send_pid,
+                                           lambda: dry.send(ActionResult())]
+        if self.dialect.files_on_pipe:
+            steps.insert(2, dry.send_pipe)
+        try:
+            dry.handshake.expect.pid = os.getpid()
+            for step in steps:
+                if ordered():
+                    return
+                step()
+        finally:
+            for item in (dry.local, dry.pipe, ours, theirs):
+                transport.close_quietly(item)
+
+    def forget_dead_spare(self) -> None:
+        """A spare that exited before its order (killed from outside): the next S forks,
+        and the spare after it comes after that S (no fork loop if spares keep dying)."""
+        if self.spare is not None and self.spare.gone:
+            self.spare.retire()
+            self.spare = None
+            self.spares_wanted = False
+
+    def follow_handed(self) -> None:
+        """The spare last handed an S: it took it (a byte), then R went out (EOF). EOF
+        before the byte: it died before it read its S; a child forked now takes it."""
+        assert self.handed is not None
+        news = self.handed.news()
+        if news == spare.PENDING:
+            return
+        lost, pid = self.handed.identifier, self.handed.pid
+        self.forget_handed()
+        if news == spare.LOST and lost is not None:
+            log(f"spare {pid} ended before it took S:{lost}; forking a child for it")
+            self.spawn(lost)
+
+    def forget_handed(self) -> None:
+        """The last spare handed an S is connected (or gone): its connected pipe is done."""
+        if self.handed is not None:
+            self.handed.retire()
+            self.handed = None
+
+    def say_connected(self) -> None:
+        """A child that was a spare: R went out, its parent may prepare the next spare."""
+        transport.close_quietly(self.connected_notice)
+        self.connected_notice = None
+
+    @property
+    def spare_fds(self) -> tuple[int | None, ...]:
+        """This process's ends of its spares' pipes: no other fork of it may keep them."""
+        return tuple(fd for one in (self.spare, self.handed) if one is not None
+                     for fd in one.fds)
+
+    def end_spares(self) -> None:
+        """Close the spare's pipe (EOF: it exits) and reap every spare left, bounded:
+        this process must reap them, or they would be zombies left to init."""
+        self.forget_handed()  # a child now: reaped as one
+        if self.spare is not None:
+            self.spare.retire()
+            self.spares_ending.add(self.spare)
+            self.spare = None
+        spare.await_reaped(self.spares_ending, spare.END_TIMEOUT)
+
+    def _on_sigterm(self, signum: int, _frame: FrameType | None) -> None:
+        """Installed with the first spare: end the spares, then die of SIGTERM as before.
+        (Only in this process: `fork` gives every fork of it SIGTERM's default.)"""
+        self.end_spares()
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    def fork(self) -> int:
+        """os.fork, the child born with SIGTERM's default, as every fork was before spares:
+        the handler that ends this process's spares is not a child's (nor a runner's,
+        whose SIGTERM a client may send at any time). SIGTERM is blocked meanwhile, so
+        none can find this process without its handler."""
+        if not self.ends_spares_on_sigterm:
+            return os.fork()
+        signal.pthread_sigmask(signal.SIG_BLOCK, _SIGTERM)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        pid = -1
+        try:
+            pid = os.fork()
+        finally:
+            if pid != 0:  # here (the fork failed, too): a SIGTERM that came meanwhile
+                signal.signal(signal.SIGTERM, self._on_sigterm)  # runs it at the unblock
+            else:
+                self.ends_spares_on_sigterm = False
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGTERM)
+        return pid
 
     def start_command(self, name: str) -> None:
         """CMD-2: fork a runner for C:<name>; this process goes on serving S and C (CMD-10)."""
@@ -416,7 +590,7 @@ class Slave:
         sys.stdout.flush()
         sys.stderr.flush()
         with self.lock:  # the child's copy of the handshake is not caught mid-feed
-            pid = os.fork()
+            pid = self.fork()
         if pid == 0:  # the runner never returns into this serve loop
             try:
                 os.close(notice_read)
@@ -424,7 +598,8 @@ class Slave:
                 runner.run(runner.RunnerSetup(
                     stream=self.channel, name=name, slave_pid=slave_pid, plan=self.world.plan,
                     handshake=self.handshake, notice=notice_write,
-                    foreign=(self.world.master, self.world.master_watch, self.pipe), log=log))
+                    foreign=(self.world.master, self.world.master_watch, self.pipe,
+                             self.connected_notice, *self.spare_fds), log=log))
             except BaseException:
                 traceback.print_exc()
             _exit(EXIT_FAILED)
@@ -467,8 +642,8 @@ class Slave:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 
-    def become_child(self, child: Slave) -> int:
-        """In the forked child: drop what belongs to the parent, then run the child's Slave.
+    def drop_parents(self) -> None:
+        """In a process forked from this slave (a child, a spare): drop what is the parent's.
 
         The parent's reporter thread did not survive the fork; the child's tracker has
         its own locks and starts its own thread, and reports only its own files. The
@@ -477,21 +652,27 @@ class Slave:
         of page faults in the signal module's enum wrappers before its first step).
         """
         self.children = set()  # the parent's, not ours to reap
+        self.spares_ending = set()
         transport.close_quietly(self.local)
         transport.close_quietly(self.pipe)
         if self.runner_notice is not None:  # the parent's pending runner is the parent's
             transport.close_quietly(self.runner_notice[1])
-        return run_slave(child)
+        for one in (self.spare, self.handed):  # their pipes are the parent's
+            if one is not None:
+                one.retire()
+        self.spare = self.handed = None
 
     def reap(self) -> None:
-        """Collect exited children (only ours: the plan may have its own subprocesses)."""
+        """Collect exited children (only ours: the plan may have its own subprocesses), and
+        spares that exited: those are no child of the tree's, only marked gone."""
         for pid in list(self.children):
-            try:
-                done, _ = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                done = pid
-            if done:
+            if spare.reaped(pid):
                 self.children.discard(pid)
+        for ending in list(self.spares_ending):
+            if ending.reap():
+                self.spares_ending.discard(ending)
+        if self.spare is not None:
+            self.spare.reap()
 
     def _on_sigchld(self, _signum: int, _frame: FrameType | None) -> None:
         self.reap()
@@ -500,6 +681,8 @@ class Slave:
 
     def close(self, code: int) -> int:
         """Report what is left, close the channel (the machine first), return `code`."""
+        self.say_connected()
+        self.end_spares()
         self.tracker.stop(2 * REPORT_TIMEOUT)
         if self.local is not None:
             self.tracker.flush(FLUSH_TIMEOUT)
@@ -535,6 +718,19 @@ def _line_chunks(paths: Sequence[bytes], limit: int) -> Iterator[list[bytes]]:
         size += len(path) + 1
     if chunk:
         yield chunk
+
+
+def _run_child(child: Slave, first: Callable[[], None] | None = None) -> NoReturn:
+    """In a child (forked at S, or a spare given its S): `first()`, then run it; never
+    return into the parent's serve loop."""
+    try:
+        if first is not None:
+            first()
+        code = run_slave(child)
+    except BaseException:
+        traceback.print_exc()
+        code = EXIT_FAILED
+    _exit(code)
 
 
 def run_slave(slave: Slave) -> int:
@@ -626,7 +822,8 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except BadEnvironment as error:
         sys.stderr.write(f"zeus_fsm.slave: {error}\n")
         _exit(EXIT_BAD_ENV)
-    world = World(dialect, master, args.plan, watch_master(master))
+    world = World(dialect, master, args.plan, watch_master(master),
+                  spares=spare.enabled(os.environ))
     _exit(run_slave(Slave(world, dialect.root_identifier,
                           0 if dialect.has_parent_pid else None)))
 
