@@ -24,6 +24,7 @@ from zeus_fsm.protocol.errors import ProtocolError
 from zeus_fsm.protocol.events import FdKind, PipePassed, SocketPassed
 from zeus_fsm.protocol.messages import ActionResult, PidIdentifier, SpawnCommand
 from zeus_fsm.slave.reference import Slave, World
+from zeus_fsm.transport import fds as transport
 from zeus_fsm.transport.drain import read_to_eof
 
 PLAN = """
@@ -243,9 +244,12 @@ def test_the_command_is_killed_when_the_client_disappears(root: Peer) -> None:
 
 def test_a_term_for_the_runner_ends_its_command_and_the_status_still_comes(root: Peer) -> None:
     launched = root.launch("zcheck", [b"sleep", b"30"])
+    # The command's P is on the runner socket (left there for finish() to read): it runs.
+    # A TERM before that could end it unregistered, which is another test's story.
+    assert transport.wait_readable([launched.runner.fileno()], TIMEOUT), "no P came"
     deadline = time.monotonic() + TIMEOUT
-    while not _catches(launched.runner_pid, signal.SIGTERM):  # the command has started
-        assert time.monotonic() < deadline, "the runner never started its command"
+    while not _catches(launched.runner_pid, signal.SIGTERM):
+        assert time.monotonic() < deadline, "the runner never took SIGTERM"
         time.sleep(0.01)
     os.kill(launched.runner_pid, signal.SIGTERM)
     run = root.finish(launched)
