@@ -11,7 +11,8 @@ In one run it measures:
 
 - **child spawn**: `Master.spawn(root, "child_noop")`, from the call (S goes out first)
   to the child connected (R:OK handled), for the reference slave in both dialects (with
-  its spare child, zeus_fsm/slave/spare.py, and with spares off: `ZEUS_FSM_SPARE=0`) and,
+  its spare child, zeus_fsm/slave/spare.py, `ZEUS_FSM_SPARE=1`, and with spares off, the
+  default) and,
   when `ZEUSREF` names a built real Zeus (../shared/zeusref/README.md), the real Ruby
   shim (zeus dialect), driven by the same Master; each child is stopped after it is
   timed;

@@ -252,8 +252,8 @@ def test_with_spares_off_every_child_is_forked_at_its_s() -> None:
 
 
 def test_the_switch_is_read_from_the_environment() -> None:
-    assert spare.enabled({}) and spare.enabled({spare.SPARE_ENV: "1"})
-    assert not spare.enabled({spare.SPARE_ENV: "0"})
+    assert spare.enabled({spare.SPARE_ENV: "1"})
+    assert not spare.enabled({}) and not spare.enabled({spare.SPARE_ENV: "0"})
 
 
 def test_a_spare_order_round_trips_any_identifier(tmp_path: Path) -> None:

@@ -8,9 +8,9 @@ cannot break a rule of the handshake without raising first::
         -> action -> R -> serve S (each forks a child that starts over at the socketpair)
                          and, zeus, C (each forks a runner: see runner.py)
 
-A slave that has forked a child keeps a spare (spare.py): its next child, forked while
-it is idle and waiting for an S; that S then costs no fork. `ZEUS_FSM_SPARE=0` in the
-slave's environment turns spares off: each S forks then.
+With `ZEUS_FSM_SPARE=1` in its environment, a slave that has forked a child keeps a
+spare (spare.py): its next child, forked while it is idle and waiting for an S; that S
+then costs no fork. Off by default: each S forks, as the protocol reads.
 
 Start-up imports only what talking needs: no click, no diagrams, no hypothesis.
 """
@@ -144,8 +144,8 @@ class World:
     plan_ref: str
     master_watch: int | None
     plan: object | None = None  # set by the root's action
-    #: Fork the next child ahead of its S (spare.py; off with ZEUS_FSM_SPARE=0).
-    spares: bool = True
+    #: Fork the next child ahead of its S (spare.py; on with ZEUS_FSM_SPARE=1).
+    spares: bool = False
 
 
 # --------------------------------------------------------------------------

@@ -18,7 +18,10 @@ group, as a forked child is. It ends when the order pipe says EOF without an ord
 parent closed it, or exited) and, should another process hold the write end, when its
 parent changes. Its parent reaps it, never as one of its children.
 
-`ZEUS_FSM_SPARE=0` turns spares off: every S then forks, as before.
+Off unless `ZEUS_FSM_SPARE=1`: a child made from a spare is a snapshot of its parent from
+before its S, so anything the parent changed since (a thread's writes, its environment,
+its working directory) is not in it. The reference slave's default is the plain reading
+of the protocol, a fork at S; the spare is an opt-in saving of about a fork per S.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import attrs
 
 from zeus_fsm.transport import fds as transport
 
-#: "0" turns spares off (each S forks then, as before spares); anything else, or unset: on.
+#: "1" turns spares on; unset or anything else: off (each S forks, as the protocol reads).
 SPARE_ENV = "ZEUS_FSM_SPARE"
 #: How often an idle spare looks whether its parent is still the one that forked it
 #: (EOF on the pipe is how it normally learns; this bounds the wait if a stray fork
@@ -59,7 +62,7 @@ PENDING, CONNECTED, LOST = "pending", "connected", "lost"
 
 
 def enabled(environ: Mapping[str, str]) -> bool:
-    return environ.get(SPARE_ENV, "1").strip() != "0"
+    return environ.get(SPARE_ENV, "0").strip() == "1"
 
 
 @attrs.define(eq=False)  # one per process: compared (and hashed) by identity
