@@ -20,58 +20,19 @@ Prints the median, and the 10th/90th percentiles.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import queue
 import statistics
-import subprocess
 import sys
-import tempfile
-import textwrap
-import threading
 import time
-from pathlib import Path
-from typing import Any
 
-PLAN = textwrap.dedent('''
-    import os
-    HERE = os.path.dirname(os.path.realpath(__file__))
+from benchmarks.start_tree import Event, StartProcess, plan_directory
 
-    def _read(name):
-        with open(os.path.join(HERE, name), encoding="utf-8") as file:
-            return file.read()
-
-    class Plan:
-        def boot(self): _read("root.txt")
-        def alpha(self): _read("alpha.txt")
-        def beta(self): _read("beta.txt")
-        def gamma(self): _read("gamma.txt")
-''')
-CONFIG = {"command": ["{python}", "-m", "zeus_fsm.slave", "--plan", "bplan:Plan"],
-          "plan": {"boot": {"alpha": {"gamma": {}}, "beta": {}}}}
 #: target file -> the node whose reconnection ends the measurement
 TARGETS = {"beta.txt": "beta", "root.txt": "boot"}
 WAIT = 15.0
 
-Event = dict[str, Any]
 
-
-class Start:
-    def __init__(self, directory: Path, dialect: str, debounce: int) -> None:
-        env = {**os.environ, "PYTHONPATH": str(directory)}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "zeus_fsm", "start", str(directory / "zeus.json"),
-             "--json-status", "--dialect", dialect, "--debounce", str(debounce)],
-            stdout=subprocess.PIPE, text=True, env=env)
-        self.lines: queue.Queue[Event | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(json.loads(line))
-        self.lines.put(None)
-
+class Start(StartProcess):
     def until(self, wanted: str, node: str | None = None, runs: int | None = None) -> Event:
         """The next line of event `wanted` (for a node: connected, with that many runs)."""
         deadline = time.monotonic() + WAIT
@@ -102,12 +63,7 @@ Sample = tuple[float, float, float]  # detect, restart, total (seconds)
 
 
 def measure(dialect: str, target: str, edits: int, debounce: int) -> list[Sample]:
-    with tempfile.TemporaryDirectory() as scratch:
-        directory = Path(scratch)
-        (directory / "bplan.py").write_text(PLAN, encoding="utf-8")
-        for name in ("root", "alpha", "beta", "gamma"):
-            (directory / f"{name}.txt").write_text("1\n", encoding="utf-8")
-        (directory / "zeus.json").write_text(json.dumps(CONFIG), encoding="utf-8")
+    with plan_directory("bplan") as directory:
         start = Start(directory, dialect, debounce)
         try:
             start.settled()

@@ -21,43 +21,21 @@ the same driver at a CI size and asserts on them.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import queue
 import subprocess
-import sys
-import tempfile
-import textwrap
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import attrs
 
-PLAN = textwrap.dedent('''
-    import os
-    HERE = os.path.dirname(os.path.realpath(__file__))
+from benchmarks.start_tree import Event, StartProcess, plan_directory
+from zeus_fsm.transport.processes import descendants, process_table
 
-    def _read(name):
-        with open(os.path.join(HERE, name), encoding="utf-8") as file:
-            return file.read()
-
-    class Plan:
-        def boot(self): _read("root.txt")
-        def alpha(self): _read("alpha.txt")
-        def beta(self): _read("beta.txt")
-        def gamma(self): _read("gamma.txt")
-''')
-CONFIG = {"command": ["{python}", "-m", "zeus_fsm.slave", "--plan", "soakplan:Plan"],
-          "plan": {"boot": {"alpha": {"gamma": {}}, "beta": {}}}}
 #: The longest one restart may take before the soak gives up (a restart takes ~50 ms).
 WAIT = 30.0
 PAGE = os.sysconf("SC_PAGE_SIZE")
-
-Event = dict[str, Any]
 
 
 @attrs.frozen
@@ -111,24 +89,11 @@ class SoakResult:
         ]
 
 
-class Start:
+class Start(StartProcess):
     """A running `zeus-fsm start --json-status`, its lines read by a thread."""
 
     def __init__(self, directory: Path, dialect: str) -> None:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            [str(directory), *filter(None, [os.environ.get("PYTHONPATH")])])}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "zeus_fsm", "start", str(directory / "zeus.json"),
-             "--json-status", "--dialect", dialect, "--debounce", "10"],
-            stdout=subprocess.PIPE, text=True, env=env)
-        self.lines: queue.Queue[Event | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(json.loads(line))
-        self.lines.put(None)
+        super().__init__(directory, dialect, debounce=10)
 
     def settled(self, node: str | None = None, runs: int = 0) -> dict[str, Event]:
         """The next "settled" line with every node connected (and `node` at `runs`)."""
@@ -164,7 +129,7 @@ class Start:
         # The least of a few looks: an fd the watcher thread holds for a moment is no leak.
         fds = min(_looked_apart(lambda: len(os.listdir(f"/proc/{pid}/fd"))))
         return Sample(restarts, time.monotonic() - started, rss, fds,
-                      min(_looked_apart(lambda: len(descendants(pid)))))
+                      min(_looked_apart(lambda: len(descendants([pid], process_table())))))
 
 
 def _looked_apart(look: Callable[[], int], times: int = 3) -> list[int]:
@@ -175,43 +140,10 @@ def _looked_apart(look: Callable[[], int], times: int = 3) -> list[int]:
     return values
 
 
-def descendants(pid: int) -> set[int]:
-    """Every process below `pid` (zombies too), from /proc's parent pids."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_bytes()
-        except OSError:
-            continue
-        ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-@contextmanager
-def plan_directory() -> Iterator[Path]:
-    with tempfile.TemporaryDirectory() as scratch:
-        directory = Path(scratch)
-        (directory / "soakplan.py").write_text(PLAN, encoding="utf-8")
-        for name in ("root", "alpha", "beta", "gamma"):
-            (directory / f"{name}.txt").write_text("1\n", encoding="utf-8")
-        (directory / "zeus.json").write_text(json.dumps(CONFIG), encoding="utf-8")
-        yield directory
-
-
 def soak(restarts: int, *, dialect: str = "spec", root_every: int = 100, warm_up: int = 50,
          sample_every: int = 100) -> SoakResult:
     """Run the soak; the caller judges the figures."""
-    with plan_directory() as directory:
+    with plan_directory("soakplan") as directory:
         start = Start(directory, dialect)
         try:
             runs = {node: 1 for node in ("boot", "beta")}

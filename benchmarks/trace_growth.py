@@ -29,7 +29,7 @@ import threading
 import tracemalloc
 from typing import Any
 
-from benchmarks.bench_soak import plan_directory
+from benchmarks.start_tree import plan_directory
 from zeus_fsm.master.session import SlaveSession
 from zeus_fsm.protocol.machine import Handshake
 from zeus_fsm.start.config import load
@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=8)
     args = parser.parse_args()
     become_subreaper()
-    with plan_directory() as directory:
+    with plan_directory("soakplan") as directory:
         os.environ["PYTHONPATH"] = os.pathsep.join(
             [str(directory), *filter(None, [os.environ.get("PYTHONPATH")])])
         lines = Lines()

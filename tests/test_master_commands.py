@@ -23,7 +23,7 @@ from zeus_fsm.master.loop import Master
 from zeus_fsm.master.session import SlaveSession
 from zeus_fsm.protocol.errors import MalformedMessage, ProtocolError
 from zeus_fsm.transport.drain import read_to_eof
-from zeus_fsm.transport.processes import process_exists
+from zeus_fsm.transport.processes import descendants, process_exists, process_table
 
 PLAN = "zeus_fsm.examples.demo:DemoPlan"
 STEP = 2.0  # a broken runner is caught within this (and no longer)
@@ -190,19 +190,7 @@ def test_a_command_forked_further_below_the_slave_is_accepted(client: int) -> No
 
 
 def _descendants(pid: int) -> set[int]:
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        parent = todo.pop()
-        try:
-            with open(f"/proc/{parent}/task/{parent}/children") as file:
-                kids = [int(p) for p in file.read().split()]
-        except OSError:
-            continue
-        found.update(kids)
-        todo.extend(kids)
-    return found
-
+    return descendants([pid], process_table())
 
 
 def _is_open(fd: int) -> bool:

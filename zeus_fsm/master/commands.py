@@ -358,12 +358,11 @@ class Commands:
         handle = process_handle(pid)
         if handle is None:
             return None  # it ended already: its status (or its absence) will tell
-        chain = ancestors_of(pid, 1 if child else 64)
-        alive = parent_pid_of(pid) is not None  # pid 1 has no parent, yet is there
-        if owner is not None and alive and owner not in chain:
+        parent = parent_pid_of(pid)  # None: it ended meanwhile; 0: pid 1, no parent
+        chain = [] if parent is None else [parent] if child else [parent, *ancestors_of(parent)]
+        if owner is not None and parent is not None and owner not in chain:
             close_quietly(handle)
-            whose = f"whose parent is {chain[0] if chain else 0}" if child \
-                else f"whose ancestors are {chain or 'none'}"
+            whose = f"whose parent is {parent}" if child else f"whose ancestors are {chain}"
             raise UnexpectedEvent(f"{what} names pid {pid}, {whose}, not "
                                   f"{'' if child else 'below '}{owner_name} ({owner})",
                                   culprit=Role.SLAVE, requirement=requirement)

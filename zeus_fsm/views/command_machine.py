@@ -13,16 +13,16 @@ from __future__ import annotations
 from zeus_fsm.protocol import command
 from zeus_fsm.protocol.tables import RejectionSpec
 from zeus_fsm.views.state import (
+    FAILED_COLOUR,
     dot_id,
-    html_lines,
+    flat_dot_head,
+    flat_state_label,
     html_text,
     mermaid_edges,
     mermaid_text,
-    wrap,
 )
 
-_FONT = "Helvetica"
-_FAILED = "#c0392b"
+_FAILED = FAILED_COLOUR
 _BROKEN = "broken"
 
 
@@ -59,22 +59,13 @@ def _note_lines() -> list[str]:
 def to_dot() -> str:
     """The command machine as Graphviz DOT text (top to bottom, the happy path in one column)."""
     states = command.COMMAND_STATES
-    out = [
-        'digraph "command" {',
-        f'  graph [rankdir=TB, fontname="{_FONT}", fontsize=14, nodesep=0.6, ranksep=0.45,'
-        ' labelloc=t, pad=0.25, label=<<b>One command after C (zeus dialect)</b>'
-        '<br/><font point-size="10">generated from zeus_fsm/protocol/command.py. '
-        'Edge: trigger and the requirement it serves.<br/>Dashed: where a wait or the '
-        'runner ends, and the requirement that breaks.</font>>];',
-        f'  node [shape=box, style="rounded,filled", fillcolor="#ffffff", color="#333333",'
-        f' fontname="{_FONT}", fontsize=12, margin="0.14,0.06"];',
-        f'  edge [fontname="{_FONT}", fontsize=10, color="#333333", arrowsize=0.7];',
-        '  start [shape=circle, width=0.18, fixedsize=true, style=filled, fillcolor=black,'
-        ' label=""];',
-    ]
+    out = flat_dot_head(
+        "command", 0.45, '<b>One command after C (zeus dialect)</b><br/><font point-size="10">'
+        'generated from zeus_fsm/protocol/command.py. Edge: trigger and the requirement it '
+        'serves.<br/>Dashed: where a wait or the runner ends, and the requirement that '
+        'breaks.</font>')
     for state in states:
-        label = (f"<<b>{html_text(state.name)}</b><br/><font point-size=\"9\" "
-                 f"color=\"#555555\">{html_lines(html_text(wrap(state.doc, 26)))}</font>>")
+        label = flat_state_label(state)
         extra = ", peripheries=2" if state.terminal else ""
         if state.name == _BROKEN:
             extra += f', fillcolor="#fdecea", color="{_FAILED}"'

@@ -9,10 +9,16 @@ an edge from every state.
 from __future__ import annotations
 
 from zeus_fsm.protocol import lifecycle
-from zeus_fsm.views.state import dot_id, html_lines, html_text, mermaid_text, wrap
+from zeus_fsm.views.state import (
+    FAILED_COLOUR,
+    dot_id,
+    flat_dot_head,
+    flat_state_label,
+    html_text,
+    mermaid_text,
+)
 
-_FONT = "Helvetica"
-_FAILED = "#c0392b"
+_FAILED = FAILED_COLOUR
 
 
 def _rejection_lines() -> list[str]:
@@ -27,22 +33,12 @@ def _rejection_lines() -> list[str]:
 def to_dot() -> str:
     """The lifecycle as Graphviz DOT text (top to bottom, the happy path in one column)."""
     states = lifecycle.LIFECYCLE_STATES
-    out = [
-        'digraph "lifecycle" {',
-        f'  graph [rankdir=TB, fontname="{_FONT}", fontsize=14, nodesep=0.6, ranksep=0.5,'
-        ' labelloc=t, pad=0.25, label=<<b>The master\'s view of one slave process</b>'
-        '<br/><font point-size="10">generated from zeus_fsm/protocol/lifecycle.py. '
-        'Edge: trigger and '
-        'the requirement it serves.</font>>];',
-        f'  node [shape=box, style="rounded,filled", fillcolor="#ffffff", color="#333333",'
-        f' fontname="{_FONT}", fontsize=12, margin="0.14,0.06"];',
-        f'  edge [fontname="{_FONT}", fontsize=10, color="#333333", arrowsize=0.7];',
-        '  start [shape=circle, width=0.18, fixedsize=true, style=filled, fillcolor=black,'
-        ' label=""];',
-    ]
+    out = flat_dot_head(
+        "lifecycle", 0.5, "<b>The master's view of one slave process</b><br/><font "
+        'point-size="10">generated from zeus_fsm/protocol/lifecycle.py. Edge: trigger and '
+        'the requirement it serves.</font>')
     for state in states:
-        label = (f"<<b>{html_text(state.name)}</b><br/><font point-size=\"9\" "
-                 f"color=\"#555555\">{html_lines(html_text(wrap(state.doc, 26)))}</font>>")
+        label = flat_state_label(state)
         extra = ", peripheries=2" if state.terminal else ""
         out.append(f"  {dot_id(state.name)} [label={label}{extra}];")
     out.append(f"  start -> {dot_id(states[0].name)};")

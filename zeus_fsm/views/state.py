@@ -172,6 +172,34 @@ def html_lines(html: str) -> str:
     return html.replace("\n", "<br/>")
 
 
+# --------------------------------------------------------------------------
+# The flat machines' diagrams (lifecycle, command): one style for both
+# --------------------------------------------------------------------------
+
+FAILED_COLOUR: Final = _FAILED
+
+
+def flat_dot_head(name: str, ranksep: float, title: str) -> list[str]:
+    """A flat machine's opening DOT lines: the graph (`title`: its HTML label), the node
+    and edge styles and the start dot."""
+    return [
+        f'digraph "{name}" {{',
+        f'  graph [rankdir=TB, fontname="{_FONT}", fontsize=14, nodesep=0.6, ranksep={ranksep},'
+        f' labelloc=t, pad=0.25, label=<{title}>];',
+        f'  node [shape=box, style="rounded,filled", fillcolor="#ffffff", color="#333333",'
+        f' fontname="{_FONT}", fontsize=12, margin="0.14,0.06"];',
+        f'  edge [fontname="{_FONT}", fontsize=10, color="#333333", arrowsize=0.7];',
+        '  start [shape=circle, width=0.18, fixedsize=true, style=filled, fillcolor=black,'
+        ' label=""];',
+    ]
+
+
+def flat_state_label(spec: StateSpec) -> str:
+    """A flat machine's state: its name in bold over its description."""
+    return (f"<<b>{html_text(spec.name)}</b><br/><font point-size=\"9\" "
+            f"color=\"#555555\">{html_lines(html_text(wrap(spec.doc, 26)))}</font>>")
+
+
 def to_dot(dialect: str, highlight: Highlight | None = None) -> str:
     """The state diagram of one dialect as Graphviz DOT text.
 
