@@ -59,7 +59,7 @@ from zeus_fsm.master.observe import (
     ObservedEvent,
     WireEvent,
 )
-from zeus_fsm.slave.spare import SPARE_ENV
+from zeus_fsm.transport.processes import SPARE_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 PLANS = Path(__file__).resolve().parent / "plans"

@@ -23,7 +23,13 @@ from zeus_fsm.examples import demo
 from zeus_fsm.master.loop import Master
 from zeus_fsm.master.session import SlaveSession
 from zeus_fsm.slave import spare
-from zeus_fsm.transport.processes import ProcessFacts, process_table, process_table_entry
+from zeus_fsm.transport.processes import (
+    SPARE_ENV,
+    ProcessFacts,
+    process_table,
+    process_table_entry,
+    spares_enabled,
+)
 
 PLAN = "zeus_fsm.examples.demo:DemoPlan"
 #: A bound for conditions that hold within milliseconds unless something is wrong.
@@ -36,7 +42,7 @@ def slave_command(dialect: str) -> list[str]:
 
 
 def master_for(dialect: str, spares: bool = True) -> Master:
-    env = {**os.environ, spare.SPARE_ENV: "1" if spares else "0"}
+    env = {**os.environ, SPARE_ENV: "1" if spares else "0"}
     return Master(slave_command(dialect), dialect, step_timeout=WAIT, env=env)
 
 
@@ -252,8 +258,8 @@ def test_with_spares_off_every_child_is_forked_at_its_s() -> None:
 
 
 def test_the_switch_is_read_from_the_environment() -> None:
-    assert spare.enabled({spare.SPARE_ENV: "1"})
-    assert not spare.enabled({}) and not spare.enabled({spare.SPARE_ENV: "0"})
+    assert spares_enabled({SPARE_ENV: "1"})
+    assert not spares_enabled({}) and not spares_enabled({SPARE_ENV: "0"})
 
 
 def test_a_spare_order_round_trips_any_identifier(tmp_path: Path) -> None:

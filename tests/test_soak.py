@@ -18,7 +18,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1]))  # benchmarks/ is not installed
 
 from benchmarks.bench_soak import SoakResult, soak
-from zeus_fsm.slave import spare
+from zeus_fsm.transport.processes import spares_enabled
 
 LONG_RESTARTS = int(os.environ.get("ZEUS_FSM_SOAK_RESTARTS", "0"))
 #: RSS growth allowed after the warm-up, whatever the count (the issue's bound).
@@ -31,7 +31,7 @@ def judge(result: SoakResult) -> None:
     assert {s.fds for s in result.samples} == {result.baseline.fds}, "fds not flat"
     # The tree is four slaves: boot, alpha, gamma, beta, and (spares on) a spare under
     # each slave that forks children, boot and alpha; nothing else is left behind.
-    expected = 4 + (2 if spare.enabled(os.environ) else 0)
+    expected = 4 + (2 if spares_enabled(os.environ) else 0)
     assert {s.processes for s in result.samples} == {result.baseline.processes} == {expected}
 
 

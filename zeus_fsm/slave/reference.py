@@ -27,7 +27,7 @@ import threading
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import FrameType, TracebackType
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import attrs
 
@@ -53,12 +53,13 @@ from zeus_fsm.protocol.messages import (
     SpawnCommand,
     SpawnSlave,
 )
-from zeus_fsm.slave import spare
-from zeus_fsm.slave.spare import Spare
 from zeus_fsm.slave.tracking import FileTracker
 from zeus_fsm.transport import fds as transport
 from zeus_fsm.transport import processes
 from zeus_fsm.transport.processes import DIALECT_ENV
+
+if TYPE_CHECKING:  # spare.py is loaded only when spares are on (see main)
+    from zeus_fsm.slave.spare import Spare
 
 DEFAULT_PLAN = "zeus_fsm.examples.demo:DemoPlan"
 
@@ -462,13 +463,15 @@ class Slave:
         if not self.ends_spares_on_sigterm:
             signal.signal(signal.SIGTERM, self._on_sigterm)
             self.ends_spares_on_sigterm = True
+        from zeus_fsm.slave import spare  # loaded at start-up when spares are on
+
         try:
             made = spare.fork(self.fork, lambda ordered: self.become_spare(child, ordered))
         except OSError as error:  # a spare is a saving, not a need: S forks as before
             log(f"no spare ({error}): the next S forks")
             self.spares_wanted = False
             return
-        if isinstance(made, Spare):
+        if isinstance(made, spare.Spare):
             self.spare = made
             return
         child.identifier = child.handshake.expect.identifier = made.identifier
@@ -515,6 +518,8 @@ class Slave:
     def follow_handed(self) -> None:
         """The spare last handed an S: it took it (a byte), then R went out (EOF). EOF
         before the byte: it died before it read its S; a child forked now takes it."""
+        from zeus_fsm.slave import spare
+
         assert self.handed is not None
         news = self.handed.news()
         if news == spare.PENDING:
@@ -550,7 +555,10 @@ class Slave:
             self.spare.retire()
             self.spares_ending.add(self.spare)
             self.spare = None
-        spare.await_reaped(self.spares_ending, spare.END_TIMEOUT)
+        if self.spares_ending:
+            from zeus_fsm.slave import spare
+
+            spare.await_reaped(self.spares_ending, spare.END_TIMEOUT)
 
     def _on_sigterm(self, signum: int, _frame: FrameType | None) -> None:
         """Installed with the first spare: end the spares, then die of SIGTERM as before.
@@ -666,7 +674,7 @@ class Slave:
         """Collect exited children (only ours: the plan may have its own subprocesses), and
         spares that exited: those are no child of the tree's, only marked gone."""
         for pid in list(self.children):
-            if spare.reaped(pid):
+            if processes.reaped(pid):
                 self.children.discard(pid)
         for ending in list(self.spares_ending):
             if ending.reap():
@@ -822,8 +830,10 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except BadEnvironment as error:
         sys.stderr.write(f"zeus_fsm.slave: {error}\n")
         _exit(EXIT_BAD_ENV)
-    world = World(dialect, master, args.plan, watch_master(master),
-                  spares=spare.enabled(os.environ))
+    spares = processes.spares_enabled(os.environ)
+    if spares:  # before any tracker's baseline, as a module-level import would be
+        import zeus_fsm.slave.spare  # noqa: F401
+    world = World(dialect, master, args.plan, watch_master(master), spares=spares)
     _exit(run_slave(Slave(world, dialect.root_identifier,
                           0 if dialect.has_parent_pid else None)))
 

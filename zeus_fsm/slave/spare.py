@@ -31,15 +31,14 @@ import os
 import struct
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import NoReturn
 
 import attrs
 
 from zeus_fsm.transport import fds as transport
+from zeus_fsm.transport.processes import reaped
 
-#: "1" turns spares on; unset or anything else: off (each S forks, as the protocol reads).
-SPARE_ENV = "ZEUS_FSM_SPARE"
 #: How often an idle spare looks whether its parent is still the one that forked it
 #: (EOF on the pipe is how it normally learns; this bounds the wait if a stray fork
 #: of its parent, a plan's own, kept the write end open).
@@ -59,10 +58,6 @@ _TAKEN = b"t"
 
 #: What a handed spare's connected pipe said (see `Spare.news`).
 PENDING, CONNECTED, LOST = "pending", "connected", "lost"
-
-
-def enabled(environ: Mapping[str, str]) -> bool:
-    return environ.get(SPARE_ENV, "0").strip() == "1"
 
 
 @attrs.define(eq=False)  # one per process: compared (and hashed) by identity
@@ -222,15 +217,6 @@ def _await_order(read_end: int, parent: int) -> str | None:
 
 def _leave() -> NoReturn:
     os._exit(0)  # no stdio of its own to flush, no atexit of its parent's to run
-
-
-def reaped(pid: int) -> bool:
-    """Reap `pid` if it exited; True if it is gone (reaped now, or not our child)."""
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    return bool(done)
 
 
 def await_reaped(spares: set[Spare], timeout: float) -> None:

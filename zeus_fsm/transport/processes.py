@@ -24,6 +24,22 @@ if TYPE_CHECKING:  # imported when used: the slave's start-up never starts a pro
 MASTER_FD_ENV = "ZEUS_MASTER_FD"
 #: Environment variable naming the wire dialect (a convenience for slaves and the CLI).
 DIALECT_ENV = "ZEUS_FSM_DIALECT"
+#: Environment variable turning the reference slave's spare child on ("1"; slave/spare.py).
+SPARE_ENV = "ZEUS_FSM_SPARE"
+
+
+def spares_enabled(environ: Mapping[str, str]) -> bool:
+    """Off unless SPARE_ENV is "1" (a child is then a fork at S, as the protocol reads)."""
+    return environ.get(SPARE_ENV, "0").strip() == "1"
+
+
+def reaped(pid: int) -> bool:
+    """Reap `pid` if it exited; True if it is gone (reaped now, or not our child)."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return bool(done)
 
 _PR_SET_CHILD_SUBREAPER = 36
 
