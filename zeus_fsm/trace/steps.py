@@ -237,7 +237,9 @@ class _Builder:
 
     def new_runner(self, slave: str) -> str:
         """A lane for the runner the slave forked on C; the C step draws the fork."""
-        key = f"{slave}r{sum(1 for k in self.lanes if k.startswith(slave + 'r')) + 1}"
+        runners = sum(1 for lane in self.lanes.values()
+                      if lane.parent == slave and lane.label == "runner")
+        key = f"{slave}r{runners + 1}"
         self.lanes[key] = Lane(key, "runner", slave)
         self.runners[slave] = key
         asked = next((s for s in reversed(self.steps) if s.lane == slave and s.kind == "command"),
